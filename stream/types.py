@@ -1,0 +1,143 @@
+"""The record model.
+
+A record is a pair ``(x, y)`` in river's style:
+
+* ``x`` is a ``dict[str, float]`` of features. Sparse sources give only the non-zero
+  entries; a dense source with a missing value (``?`` in ARFF) leaves the feature out,
+  so *absent means missing* unless the source is sparse.
+* ``y`` is a ``dict[label, bool]``. A label absent from ``y`` is negative. Sources that
+  declare their labels (ARFF, CSV) give every declared label, ``True`` or ``False``;
+  sources that list positives only (JSONL, LIBSVM) give only the ``True`` ones.
+
+:class:`LabelIndex` and :class:`FeatureIndex` give labels and features stable integer
+columns, growing as new ones appear, for the vectorised (batch) form used by fast learners.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Hashable, Iterable, Tuple
+
+import numpy as np
+
+__all__ = ["Features", "Labels", "Record", "LabelIndex", "FeatureIndex", "positive_labels"]
+
+Features = Dict[str, float]
+Labels = Dict[Hashable, bool]
+Record = Tuple[Features, Labels]
+
+
+def positive_labels(y: Labels) -> list:
+    """The labels that are ``True`` in ``y``, in the dict's order.
+
+    Examples
+    --------
+    >>> positive_labels({"a": True, "b": False, "c": True})
+    ['a', 'c']
+    """
+    return [label for label, on in y.items() if on]
+
+
+class _GrowingIndex:
+    """Maps keys to consecutive integer columns, adding unseen keys at the end."""
+
+    def __init__(self, keys: Iterable[Hashable] = ()):
+        self._pos: dict = {}
+        self._keys: list = []
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: Hashable) -> int:
+        pos = self._pos.get(key)
+        if pos is None:
+            pos = len(self._keys)
+            self._pos[key] = pos
+            self._keys.append(key)
+        return pos
+
+    def get(self, key: Hashable, default=None):
+        return self._pos.get(key, default)
+
+    def __getitem__(self, key: Hashable) -> int:
+        return self._pos[key]
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._pos
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    @property
+    def keys(self) -> list:
+        """The keys in column order (a copy)."""
+        return list(self._keys)
+
+    def key(self, column: int) -> Hashable:
+        return self._keys[column]
+
+    def __getstate__(self):
+        return {"keys": self._keys}
+
+    def __setstate__(self, state):
+        self._keys = list(state["keys"])
+        self._pos = {key: i for i, key in enumerate(self._keys)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._keys!r})"
+
+
+class LabelIndex(_GrowingIndex):
+    """Stable integer columns for labels; new labels take the next column.
+
+    Examples
+    --------
+    >>> index = LabelIndex(["sky", "sea"])
+    >>> index.positions({"sea": True, "sky": False, "sand": True})
+    array([1, 2])
+    >>> index.keys
+    ['sky', 'sea', 'sand']
+    """
+
+    def positions(self, y: Labels, grow: bool = True) -> np.ndarray:
+        """Sorted columns of the positive labels of ``y`` (adding new labels if ``grow``)."""
+        cols = []
+        for label, on in y.items():
+            if on:
+                pos = self.add(label) if grow else self._pos.get(label)
+                if pos is not None:
+                    cols.append(pos)
+        cols.sort()
+        return np.asarray(cols, dtype=np.int64)
+
+    def observe(self, y: Labels) -> None:
+        """Register every label named in ``y``, positive or negative."""
+        for label in y:
+            self.add(label)
+
+
+class FeatureIndex(_GrowingIndex):
+    """Stable integer columns for feature names.
+
+    Examples
+    --------
+    >>> index = FeatureIndex()
+    >>> index.dense({"b": 2.0, "a": 1.0}, grow=True)
+    array([2., 1.])
+    >>> index.dense({"a": 5.0, "z": 9.0}, grow=False)
+    array([0., 5.])
+    """
+
+    def dense(self, x: Features, grow: bool = True, fill: float = 0.0) -> np.ndarray:
+        """``x`` as a dense vector over the known features (unknown ones added if ``grow``)."""
+        if grow:
+            for name in x:
+                self.add(name)
+        vec = np.full(len(self._keys), fill, dtype=np.float64)
+        pos = self._pos
+        for name, value in x.items():
+            j = pos.get(name)
+            if j is not None:
+                vec[j] = value
+        return vec
