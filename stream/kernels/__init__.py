@@ -1,1 +1,6 @@
-"""stream/kernels"""
+"""Kernels: a numpy reference, a numba version and (with the GPU extra) a CuPy version of each
+array computation, behind one validating wrapper per kernel family."""
+
+from stream.kernels.metric_counts import metric_counts
+
+__all__ = ["metric_counts"]

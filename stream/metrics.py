@@ -1,0 +1,287 @@
+"""Prequential multi-label metrics, cumulative and over a sliding window.
+
+Conventions (each one is pinned by a test):
+
+* **Example-based** precision, recall and F1 are averaged over records. For one record
+  with true set T and predicted set P: precision = |T∩P|/|P|, recall = |T∩P|/|T|,
+  F1 = 2|T∩P|/(|T|+|P|). A record with empty truth *and* empty prediction scores 1 on all
+  three (it was predicted perfectly); otherwise a zero denominator gives 0 (as in
+  river). Subset accuracy is 1 when T == P.
+* **Hamming loss** of a record is |T △ P| / L, where L is the number of labels known at
+  that moment (declared by the source, or seen so far); averaged over records.
+* **Micro** precision/recall/F1 pool the per-label counts: F1 = 2TP/(2TP+FP+FN); a zero
+  denominator gives 0.
+* **Macro** averages are over the labels that have *appeared* in the ground truth of the
+  records scored (cumulative: so far; window: inside the window). A label never seen
+  contributes only once it has appeared; its false positives before that still count in
+  the micro and example-based figures. Per-label F1 = 2tp/(2tp+fp+fn).
+* **precision@k** = |top-k scored labels ∩ T| / k over the records whose truth is not
+  empty and for which the learner gave scores; it is NaN when no record qualifies.
+
+Metric names are the keys of :meth:`MultiLabelMetrics.get`; the sliding window reports
+the same names prefixed ``window_``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from stream.kernels import metric_counts
+
+__all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k"]
+
+QUALITY_NAMES = (
+    "example_f1",
+    "example_precision",
+    "example_recall",
+    "micro_f1",
+    "micro_precision",
+    "micro_recall",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "hamming_loss",
+    "subset_accuracy",
+)
+METRIC_NAMES = QUALITY_NAMES  # precision_at_<k> keys are added for each k asked for
+
+# per-record example values, in this column order
+_EX_P, _EX_R, _EX_F1, _EX_HAM, _EX_SUB = range(5)
+
+
+def precision_at_k(true_cols, scores: dict, label_pos, k: int) -> float:
+    """Precision@k of one record from a ``{label: score}`` dict.
+
+    Examples
+    --------
+    >>> pos = {"a": 0, "b": 1, "c": 2}
+    >>> precision_at_k([0, 2], {"a": 0.9, "b": 0.8, "c": 0.1}, pos, 2)
+    0.5
+    """
+    if len(true_cols) == 0 or not scores:
+        return math.nan
+    truth = set(int(c) for c in true_cols)
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
+    hits = sum(1 for label, _ in ranked if label_pos.get(label) in truth)
+    return hits / k
+
+
+def _example_values(n_true, n_pred, n_inter, n_labels):
+    both_empty = (n_true == 0) & (n_pred == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = np.where(n_pred > 0, n_inter / np.maximum(n_pred, 1), 0.0)
+        rec = np.where(n_true > 0, n_inter / np.maximum(n_true, 1), 0.0)
+        denom = n_true + n_pred
+        f1 = np.where(denom > 0, 2.0 * n_inter / np.maximum(denom, 1), 0.0)
+        ham = (n_true + n_pred - 2 * n_inter) / np.maximum(n_labels, 1)
+    prec[both_empty] = 1.0
+    rec[both_empty] = 1.0
+    f1[both_empty] = 1.0
+    subset = ((n_inter == n_true) & (n_inter == n_pred)).astype(np.float64)
+    return np.stack([prec, rec, f1, ham.astype(np.float64), subset], axis=1)
+
+
+def _ratio(num, den):
+    return float(num / den) if den > 0 else 0.0
+
+
+def _label_scores(tp, fp, fn):
+    """Micro and macro precision/recall/F1 from per-label counts."""
+    out = {}
+    TP, FP, FN = int(tp.sum()), int(fp.sum()), int(fn.sum())
+    out["micro_precision"] = _ratio(TP, TP + FP)
+    out["micro_recall"] = _ratio(TP, TP + FN)
+    out["micro_f1"] = _ratio(2 * TP, 2 * TP + FP + FN)
+    seen = (tp + fn) > 0
+    if seen.any():
+        tps, fps, fns = tp[seen].astype(float), fp[seen].astype(float), fn[seen].astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(tps + fps > 0, tps / np.maximum(tps + fps, 1), 0.0)
+            r = tps / (tps + fns)
+            f = 2 * tps / (2 * tps + fps + fns)
+        out["macro_precision"] = float(p.mean())
+        out["macro_recall"] = float(r.mean())
+        out["macro_f1"] = float(f.mean())
+    else:
+        out["macro_precision"] = out["macro_recall"] = out["macro_f1"] = 0.0
+    return out
+
+
+class _Counts:
+    """Per-label tp/fp/fn that grow with the label space."""
+
+    def __init__(self):
+        self.tp = np.zeros(0, dtype=np.int64)
+        self.fp = np.zeros(0, dtype=np.int64)
+        self.fn = np.zeros(0, dtype=np.int64)
+
+    def grow(self, n_labels):
+        if n_labels > self.tp.size:
+            pad = n_labels - self.tp.size
+            self.tp = np.concatenate([self.tp, np.zeros(pad, np.int64)])
+            self.fp = np.concatenate([self.fp, np.zeros(pad, np.int64)])
+            self.fn = np.concatenate([self.fn, np.zeros(pad, np.int64)])
+
+    def add(self, tp, fp, fn, sign=1):
+        self.grow(tp.size)
+        L = tp.size
+        self.tp[:L] += sign * tp
+        self.fp[:L] += sign * fp
+        self.fn[:L] += sign * fn
+
+
+def _csr(rows):
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    if rows:
+        np.cumsum([len(r) for r in rows], out=indptr[1:])
+        indices = np.concatenate(rows).astype(np.int64, copy=False)
+    else:
+        indices = np.zeros(0, dtype=np.int64)
+    return indptr, indices
+
+
+class MultiLabelMetrics:
+    """Cumulative and sliding-window multi-label metrics, updated one record at a time.
+
+    Records are buffered and counted in batches by the :func:`stream.kernels.metric_counts`
+    kernel, so :meth:`update` costs a list append; :meth:`get` flushes first.
+
+    Parameters
+    ----------
+    window_size
+        Number of most recent records in the sliding window (0 disables it).
+    top_k
+        The ``k`` values of precision@k.
+    backend
+        Kernel backend for the counts (``"auto"``, ``"numpy"``, ``"numba"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = MultiLabelMetrics(window_size=2)
+    >>> m.update([0, 1], [0], n_labels=3)
+    >>> m.update([], [], n_labels=3)
+    >>> m.update([2], [1], n_labels=3)
+    >>> round(m.get()["example_f1"], 4)   # (2/3 + 1 + 0) / 3
+    0.5556
+    >>> m.get_window()["window_example_f1"]  # the last two records
+    0.5
+    """
+
+    def __init__(self, window_size: int = 1000, top_k=(1, 3, 5), backend: str = "auto"):
+        self.window_size = int(window_size)
+        self.top_k = tuple(int(k) for k in top_k)
+        self.backend = backend
+        self.n = 0
+        self._pending_true: list = []
+        self._pending_pred: list = []
+        self._pending_L: list = []
+        self._pending_patk: list = []
+        self._cum = _Counts()
+        self._cum_ex = np.zeros(5)
+        self._cum_patk = np.zeros(len(self.top_k))
+        self._cum_patk_n = np.zeros(len(self.top_k))
+        self._win = _Counts()
+        self._win_rows: deque = deque()  # (true_cols, pred_cols, example values, patk values)
+
+    # -- recording ---------------------------------------------------------------------
+    def update(self, true_cols, pred_cols, n_labels: int, patk=None) -> None:
+        """Record one prediction.
+
+        Parameters
+        ----------
+        true_cols, pred_cols
+            Integer columns of the true and the predicted positive labels.
+        n_labels
+            Number of labels known when the prediction was made (for Hamming loss).
+        patk
+            Optional precision@k values, one per ``top_k`` (NaN where undefined).
+        """
+        self._pending_true.append(np.asarray(true_cols, dtype=np.int64))
+        self._pending_pred.append(np.asarray(pred_cols, dtype=np.int64))
+        self._pending_L.append(n_labels)
+        self._pending_patk.append(patk)
+        if len(self._pending_true) >= 512:
+            self._flush()
+
+    def _count(self, trues, preds, n_labels):
+        t_ptr, t_idx = _csr(trues)
+        p_ptr, p_idx = _csr(preds)
+        return metric_counts(t_ptr, t_idx, p_ptr, p_idx, n_labels, backend=self.backend)
+
+    def _flush(self) -> None:
+        if not self._pending_true:
+            return
+        trues, preds = self._pending_true, self._pending_pred
+        Ls = np.asarray(self._pending_L, dtype=np.int64)
+        n_labels = int(max(Ls.max(), self._cum.tp.size))
+        n_true, n_pred, n_inter, tp, fp, fn = self._count(trues, preds, n_labels)
+        ex = _example_values(n_true, n_pred, n_inter, Ls)
+        patk = np.full((len(trues), len(self.top_k)), np.nan)
+        for i, v in enumerate(self._pending_patk):
+            if v is not None:
+                patk[i] = v
+        self.n += len(trues)
+        self._cum.add(tp, fp, fn)
+        self._cum_ex += ex.sum(axis=0)
+        ok = ~np.isnan(patk)
+        self._cum_patk += np.where(ok, patk, 0.0).sum(axis=0)
+        self._cum_patk_n += ok.sum(axis=0)
+        if self.window_size > 0:
+            self._win.add(tp, fp, fn)
+            for i in range(len(trues)):
+                self._win_rows.append((trues[i], preds[i], ex[i], patk[i]))
+            excess = len(self._win_rows) - self.window_size
+            if excess > 0:
+                old = [self._win_rows.popleft() for _ in range(excess)]
+                _, _, _, otp, ofp, ofn = self._count(
+                    [o[0] for o in old], [o[1] for o in old], self._win.tp.size
+                )
+                self._win.add(otp, ofp, ofn, sign=-1)
+        self._pending_true, self._pending_pred = [], []
+        self._pending_L, self._pending_patk = [], []
+
+    # -- reading -----------------------------------------------------------------------
+    def _assemble(self, counts, ex_sum, n, patk_sum, patk_n, prefix=""):
+        out = {}
+        if n == 0:
+            for name in QUALITY_NAMES:
+                out[prefix + name] = math.nan
+        else:
+            out[prefix + "example_precision"] = float(ex_sum[_EX_P] / n)
+            out[prefix + "example_recall"] = float(ex_sum[_EX_R] / n)
+            out[prefix + "example_f1"] = float(ex_sum[_EX_F1] / n)
+            out[prefix + "hamming_loss"] = float(ex_sum[_EX_HAM] / n)
+            out[prefix + "subset_accuracy"] = float(ex_sum[_EX_SUB] / n)
+            for name, value in _label_scores(counts.tp, counts.fp, counts.fn).items():
+                out[prefix + name] = value
+        for j, k in enumerate(self.top_k):
+            out[f"{prefix}precision_at_{k}"] = (
+                float(patk_sum[j] / patk_n[j]) if patk_n[j] > 0 else math.nan
+            )
+        return out
+
+    def get(self) -> dict:
+        """Cumulative metrics over every record so far."""
+        self._flush()
+        return self._assemble(self._cum, self._cum_ex, self.n, self._cum_patk, self._cum_patk_n)
+
+    def get_window(self) -> dict:
+        """The same metrics over the last ``window_size`` records, keys prefixed ``window_``."""
+        self._flush()
+        rows = self._win_rows
+        if rows:
+            ex = np.stack([r[2] for r in rows])
+            patk = np.stack([r[3] for r in rows])
+            ok = ~np.isnan(patk)
+            ex_sum, psum, pn = ex.sum(axis=0), np.where(ok, patk, 0).sum(axis=0), ok.sum(axis=0)
+        else:
+            ex_sum, psum, pn = np.zeros(5), np.zeros(len(self.top_k)), np.zeros(len(self.top_k))
+        return self._assemble(self._win, ex_sum, len(rows), psum, pn, prefix="window_")
+
+    def __getstate__(self):
+        self._flush()
+        return self.__dict__.copy()
