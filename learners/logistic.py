@@ -7,6 +7,8 @@ O(present features x labels) arithmetic and no Python per label.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 from river import base
 
@@ -109,6 +111,8 @@ class LogisticBinaryRelevance(base.MultiLabelClassifier):
     # -- array bookkeeping -------------------------------------------------------------
     def _ensure_capacity(self):
         d, L = len(self._features), len(self._labels)
+        if d <= self._W.shape[0] and L <= self._W.shape[1]:
+            return
         self._W = _grow(self._W, (d, L))
         self._G = _grow(self._G, (d, L))
         for name in ("_b", "_Gb", "_ofo_a", "_ofo_b"):
@@ -117,14 +121,21 @@ class LogisticBinaryRelevance(base.MultiLabelClassifier):
             setattr(self, name, _grow(getattr(self, name), (d,)))
 
     def _encode_x(self, x: dict, grow: bool):
-        pos = self._features
-        idx, val = [], []
-        for name, value in x.items():
-            j = pos.add(name) if grow else pos.get(name)
-            if j is not None:
-                idx.append(j)
-                val.append(value)
-        return np.asarray(idx, dtype=np.int64), np.asarray(val, dtype=np.float64)
+        """Column numbers and values of the known features of ``x`` (new ones added if grow)."""
+        n = len(x)
+        pos = self._features._pos
+        idx = np.fromiter(map(pos.get, x, repeat(-1, n)), dtype=np.int64, count=n)
+        val = np.fromiter(x.values(), dtype=np.float64, count=n)
+        unknown = idx < 0
+        if unknown.any():
+            if grow:
+                names = list(x)
+                for k in np.flatnonzero(unknown):
+                    idx[k] = self._features.add(names[k])
+            else:
+                keep = ~unknown
+                idx, val = idx[keep], val[keep]
+        return idx, val
 
     def _decide_center(self, nnz_rows):
         if self._center is not None:

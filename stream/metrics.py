@@ -175,7 +175,7 @@ class MultiLabelMetrics:
         self.window_size = int(window_size)
         self.top_k = tuple(int(k) for k in top_k)
         self.backend = backend
-        self.n = 0
+        self._n_counted = 0
         self._pending_true: list = []
         self._pending_pred: list = []
         self._pending_L: list = []
@@ -186,6 +186,11 @@ class MultiLabelMetrics:
         self._cum_patk_n = np.zeros(len(self.top_k))
         self._win = _Counts()
         self._win_rows: deque = deque()  # (true_cols, pred_cols, example values, patk values)
+
+    @property
+    def n(self) -> int:
+        """Records scored so far."""
+        return self._n_counted + len(self._pending_true)
 
     # -- recording ---------------------------------------------------------------------
     def update(self, true_cols, pred_cols, n_labels: int, patk=None) -> None:
@@ -224,7 +229,7 @@ class MultiLabelMetrics:
         for i, v in enumerate(self._pending_patk):
             if v is not None:
                 patk[i] = v
-        self.n += len(trues)
+        self._n_counted += len(trues)
         self._cum.add(tp, fp, fn)
         self._cum_ex += ex.sum(axis=0)
         ok = ~np.isnan(patk)
