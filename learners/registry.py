@@ -1,0 +1,86 @@
+"""Learners by name, for the command line and configuration files.
+
+Examples
+--------
+>>> model = make_learner("br")
+>>> type(model).__name__
+'LogisticBinaryRelevance'
+>>> sorted(LEARNERS)[:3]
+['br', 'br-ht', 'cc']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["LEARNERS", "LearnerSpec", "make_learner", "describe_learners"]
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """A learner the CLI can build: its one-line description and its factory."""
+
+    summary: str
+    factory: Callable[[int | None], object]
+
+
+def _br(seed):
+    from learners.logistic import LogisticBinaryRelevance
+
+    return LogisticBinaryRelevance()
+
+
+def _br_ht(seed):
+    from river import tree
+
+    from learners.binary_relevance import BinaryRelevance
+
+    return BinaryRelevance(tree.HoeffdingTreeClassifier())
+
+
+def _cc(seed):
+    from learners.classifier_chain import ClassifierChain
+
+    return ClassifierChain(seed=seed)
+
+
+def _lp(seed):
+    from learners.label_powerset import LabelPowerset
+
+    return LabelPowerset()
+
+
+def _no_change(seed):
+    from learners.no_change import NoChange
+
+    return NoChange()
+
+
+LEARNERS: dict[str, LearnerSpec] = {
+    "br": LearnerSpec("binary relevance of online logistic regressions, numba (fast default)",
+                      _br),
+    "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
+                         _br_ht),
+    "cc": LearnerSpec("classifier chain of river logistic regressions", _cc),
+    "lp": LearnerSpec("pruned label powerset over a river multiclass classifier", _lp),
+    "no-change": LearnerSpec("repeats the previous record's label set (temporal baseline)",
+                             _no_change),
+}
+
+
+def make_learner(name: str, seed: int | None = None):
+    """Build the learner registered as ``name``; unknown names list the known ones."""
+    try:
+        spec = LEARNERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown learner {name!r}; choose one of: {', '.join(sorted(LEARNERS))}"
+        ) from None
+    return spec.factory(seed)
+
+
+def describe_learners() -> str:
+    """One line per learner, for ``--help``."""
+    width = max(len(n) for n in LEARNERS)
+    return "\n".join(f"  {n:<{width}}  {s.summary}" for n, s in LEARNERS.items())
