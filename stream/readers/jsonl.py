@@ -1,0 +1,159 @@
+"""Streaming JSON Lines reader: one record per line.
+
+A record is an object ``{"features": ..., "labels": [...], "id": ...}``:
+
+* ``features``: an object ``{name: number}`` or a list ``[v0, v1, ...]`` (named
+  ``"0"``, ``"1"``, ...). A value must be a finite number (``true``/``false`` are not
+  numbers; ``NaN``/``Infinity`` are refused); ``null`` is a missing value and is left out
+  of ``x``, as is a name absent from the object (absent means missing).
+* ``labels``: a list of the positive labels, strings or integers (integers become
+  strings); ``y`` is ``{label: True}`` for each.
+* ``id``: optional, any JSON value; not part of the record, but kept in
+  ``reader.last_id``. Other keys are ignored. Blank lines are skipped.
+
+:func:`decode_record` does the validation for one decoded object, for other sources of
+JSON records (a Kafka topic, say).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from stream.readers._text import StreamReader
+
+__all__ = ["InvalidRecord", "JSONLReader", "decode_record"]
+
+
+class InvalidRecord(ValueError):
+    """A decoded JSON record that is not a valid ``(x, y)`` record; the message says why."""
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRecord(f"feature {name!r}: {value!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidRecord(f"feature {name!r}: {value!r} is too large for a float") from None
+    if not math.isfinite(number):
+        raise InvalidRecord(
+            f"feature {name!r}: {value!r} is not a finite number (NaN and inf are refused)"
+        )
+    return number
+
+
+def decode_record(obj: Any) -> tuple[dict[str, float], dict[str, bool], Any]:
+    """Validate one decoded JSON record into ``(x, y, id)``.
+
+    Raises
+    ------
+    InvalidRecord
+        A ``ValueError`` whose message is a reason a user can act on.
+
+    Examples
+    --------
+    >>> decode_record({"features": {"a": 1, "b": 0.5}, "labels": ["sky", 3], "id": 7})
+    ({'a': 1.0, 'b': 0.5}, {'sky': True, '3': True}, 7)
+    >>> decode_record({"features": [1, None, 2], "labels": []})
+    ({'0': 1.0, '2': 2.0}, {}, None)
+    >>> decode_record({"features": {"a": True}, "labels": []})
+    Traceback (most recent call last):
+    ...
+    stream.readers.jsonl.InvalidRecord: feature 'a': True is not a number
+    """
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"a record must be a JSON object, got {type(obj).__name__}")
+    if "features" not in obj:
+        raise InvalidRecord("the record has no 'features'")
+    if "labels" not in obj:
+        raise InvalidRecord("the record has no 'labels' (write [] for a record with no label)")
+    features, labels = obj["features"], obj["labels"]
+    x: dict[str, float] = {}
+    if isinstance(features, dict):
+        for name, value in features.items():
+            if value is not None:
+                x[name] = _number(name, value)
+    elif isinstance(features, list):
+        for i, value in enumerate(features):
+            if value is not None:
+                name = str(i)
+                x[name] = _number(name, value)
+    else:
+        raise InvalidRecord(
+            f"'features' must be an object or a list, got {type(features).__name__}"
+        )
+    if not isinstance(labels, list):
+        raise InvalidRecord(f"'labels' must be a list, got {type(labels).__name__}")
+    y: dict[str, bool] = {}
+    for label in labels:
+        if isinstance(label, str):
+            y[label] = True
+        elif isinstance(label, int) and not isinstance(label, bool):
+            y[str(label)] = True
+        else:
+            raise InvalidRecord(f"label {label!r} is not a string or an integer")
+    return x, y, obj.get("id")
+
+
+class JSONLReader(StreamReader):
+    """Read a JSON Lines file of ``{"features": ..., "labels": [...]}`` records.
+
+    Parameters
+    ----------
+    path
+        The file, possibly gzipped.
+    skip_bad
+        Skip malformed records (counted, kept, logged) instead of raising
+        :class:`~stream.errors.MalformedRecordError`.
+
+    Attributes
+    ----------
+    last_id
+        The ``"id"`` of the record last yielded (``None`` when it had none).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.jsonl")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"id": "r1", "features": {"a": 1.5}, "labels": ["sky"]}\\n'
+    ...                 '{"features": [0, 2], "labels": [4, "sea"]}\\n')
+    >>> reader = JSONLReader(path)
+    >>> for x, y in reader:
+    ...     print(x, y, reader.last_id)
+    {'a': 1.5} {'sky': True} r1
+    {'0': 0.0, '1': 2.0} {'4': True, 'sea': True} None
+    """
+
+    format = "jsonl"
+
+    def __init__(self, path: str | os.PathLike, *, skip_bad: bool = False):
+        super().__init__(path, skip_bad=skip_bad)
+        self.last_id: Any = None
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.last_id = None
+
+    def _records(self, f: TextIO) -> Iterator[tuple[dict, dict]]:
+        loads = json.loads
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                x, y, record_id = decode_record(loads(line))
+            except json.JSONDecodeError as err:
+                self._reject(lineno, f"not valid JSON: {err.msg} (column {err.colno})")
+                continue
+            except (ValueError, RecursionError) as err:
+                self._reject(lineno, str(err))
+                continue
+            self.n_read += 1
+            self.line = lineno
+            self.last_id = record_id
+            yield x, y
