@@ -31,7 +31,7 @@ import numpy as np
 
 from stream.kernels import metric_counts
 
-__all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k"]
+__all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k", "precisions_at_k", "warm_up"]
 
 QUALITY_NAMES = (
     "example_f1",
@@ -67,6 +67,30 @@ def precision_at_k(true_cols, scores: dict, label_pos, k: int) -> float:
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
     hits = sum(1 for label, _ in ranked if label_pos.get(label) in truth)
     return hits / k
+
+
+def precisions_at_k(true_cols, scores: dict, label_pos, ks) -> list:
+    """precision@k for each k of ``ks`` from one ranking (NaN when undefined).
+
+    Examples
+    --------
+    >>> precisions_at_k([0], {"a": 0.9, "b": 0.8}, {"a": 0, "b": 1}, (1, 2))
+    [1.0, 0.5]
+    """
+    if len(true_cols) == 0 or not scores:
+        return [math.nan] * len(ks)
+    truth = set(true_cols.tolist() if hasattr(true_cols, "tolist") else true_cols)
+    top = sorted(scores, key=scores.__getitem__, reverse=True)[:max(ks)]
+    hits = np.cumsum([label_pos.get(label) in truth for label in top])
+    return [float(hits[min(k, len(top)) - 1]) / k for k in ks]
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the metric kernels before timing or serving."""
+    m = MultiLabelMetrics(window_size=1)
+    m.update([0], [0], 1)
+    m.update([0], [], 1)
+    m.get()
 
 
 def _example_values(n_true, n_pred, n_inter, n_labels):
@@ -185,7 +209,11 @@ class MultiLabelMetrics:
         self._cum_patk = np.zeros(len(self.top_k))
         self._cum_patk_n = np.zeros(len(self.top_k))
         self._win = _Counts()
-        self._win_rows: deque = deque()  # (true_cols, pred_cols, example values, patk values)
+        self._win_rows: deque = deque()  # (true_cols, pred_cols) of the records in the window
+        w = max(self.window_size, 1)
+        self._win_ex = np.zeros((w, 5))  # ring of per-record example values
+        self._win_patk = np.full((w, len(self.top_k)), np.nan)
+        self._win_head = 0  # next ring slot to write
 
     @property
     def n(self) -> int:
@@ -237,8 +265,15 @@ class MultiLabelMetrics:
         self._cum_patk_n += ok.sum(axis=0)
         if self.window_size > 0:
             self._win.add(tp, fp, fn)
+            w = self.window_size
             for i in range(len(trues)):
-                self._win_rows.append((trues[i], preds[i], ex[i], patk[i]))
+                self._win_rows.append((trues[i], preds[i]))
+            # the ring keeps the last w example rows; only the tail of a long batch matters
+            take = min(len(trues), w)
+            slots = (self._win_head + np.arange(len(trues) - take, len(trues))) % w
+            self._win_ex[slots] = ex[-take:]
+            self._win_patk[slots] = patk[-take:]
+            self._win_head = (self._win_head + len(trues)) % w
             excess = len(self._win_rows) - self.window_size
             if excess > 0:
                 old = [self._win_rows.popleft() for _ in range(excess)]
@@ -279,8 +314,10 @@ class MultiLabelMetrics:
         self._flush()
         rows = self._win_rows
         if rows:
-            ex = np.stack([r[2] for r in rows])
-            patk = np.stack([r[3] for r in rows])
+            n = len(rows)
+            w = self.window_size
+            slots = (self._win_head - 1 - np.arange(n)) % w if n < w else slice(None)
+            ex, patk = self._win_ex[slots], self._win_patk[slots]
             ok = ~np.isnan(patk)
             ex_sum, psum, pn = ex.sum(axis=0), np.where(ok, patk, 0).sum(axis=0), ok.sum(axis=0)
         else:

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from stream.metrics import MultiLabelMetrics, precision_at_k
+from stream.metrics import MultiLabelMetrics, precisions_at_k, warm_up
 from stream.types import LabelIndex
 
 __all__ = ["PrequentialEvaluator", "PrequentialResult", "evaluate", "kappa_temporal"]
@@ -136,7 +136,7 @@ class PrequentialEvaluator:
         n_labels = len(labels)
         patk = None
         if scores:
-            patk = [precision_at_k(true_cols, scores, self._label_pos, k) for k in self.top_k]
+            patk = precisions_at_k(true_cols, scores, self._label_pos, self.top_k)
         self.metrics.update(true_cols, pred_cols, n_labels, patk)
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
         self._pending.append((x, y, true_cols))
@@ -202,6 +202,9 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
         Called about every ``progress_interval`` seconds with ``{"records",
         "records_per_second", "example_f1"}`` (for progress bars).
 
+    Kernels are compiled (or loaded from numba's cache) before the clock starts, through
+    the learner's ``warm_up()`` when it has one, so ``seconds`` measures the stream.
+
     Examples
     --------
     >>> from river import datasets
@@ -214,6 +217,9 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     """
     ev = PrequentialEvaluator(learner, window_size=window_size, label_delay=label_delay,
                               label_names=label_names, top_k=top_k)
+    warm_up()
+    if hasattr(learner, "warm_up"):
+        learner.warm_up()
     history = []
     start = time.perf_counter()
     last_tick = time.monotonic()
