@@ -44,7 +44,7 @@ class ShuffledSource:
     --------
     >>> src = ShuffledSource([({"a": 1.0}, {}), ({"a": 2.0}, {}), ({"a": 3.0}, {})], seed=1)
     >>> [x["a"] for x, _ in src]
-    [2.0, 1.0, 3.0]
+    [2.0, 3.0, 1.0]
     """
 
     def __init__(self, reader, seed: int):

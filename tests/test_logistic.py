@@ -89,3 +89,14 @@ def test_sparse_input_keeps_absent_features_at_zero():
 def test_threshold_is_validated():
     with pytest.raises(ValueError, match="threshold"):
         LogisticBinaryRelevance(threshold=1.5)
+
+
+from learners.checks import yield_checks  # noqa: E402
+
+
+@pytest.mark.parametrize("params", list(LogisticBinaryRelevance._unit_test_params()),
+                         ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "default")
+def test_passes_the_river_estimator_checks(params):
+    model = LogisticBinaryRelevance(**params)
+    for check in yield_checks(model):
+        check(model.clone())
