@@ -31,6 +31,12 @@ def _br(seed):
     return LogisticBinaryRelevance()
 
 
+def _ihomer(seed):
+    from learners.ihomer import IHOMER
+
+    return IHOMER()
+
+
 def _br_ht(seed):
     from river import tree
 
@@ -60,6 +66,8 @@ def _no_change(seed):
 LEARNERS: dict[str, LearnerSpec] = {
     "br": LearnerSpec("binary relevance of online logistic regressions, numba (fast default)",
                       _br),
+    "ihomer": LearnerSpec("iHOMER: label-cluster hierarchy of label powersets, binary "
+                          "relevance and no-change, chosen online (numba)", _ihomer),
     "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
                          _br_ht),
     "cc": LearnerSpec("classifier chain of river logistic regressions", _cc),

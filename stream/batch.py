@@ -8,6 +8,7 @@ a dense boolean matrix whose columns follow ``label_names``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -63,25 +64,42 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     """
     features = FeatureIndex() if features is None else features
     labels = LabelIndex() if labels is None else labels
-    rows, cols, vals, label_rows = [], [], [], []
-    n = 0
+    pos = features._pos
+    lpos = labels._pos
+    col_parts, val_parts, counts, label_rows = [], [], [], []
     for x, y in records:
-        for name, value in x.items():
-            rows.append(n)
-            cols.append(features.add(name))
-            vals.append(value)
-        labels.observe(y)
-        label_rows.append(labels.positions(y))
-        n += 1
-    d, L = len(features), len(labels)
+        k = len(x)
+        cols = np.fromiter(map(pos.get, x, repeat(-1, k)), dtype=np.int64, count=k)
+        if k and cols.min() < 0:
+            names = list(x)
+            for j in np.flatnonzero(cols < 0):
+                cols[j] = features.add(names[j])
+        col_parts.append(cols)
+        val_parts.append(np.fromiter(x.values(), dtype=np.float64, count=k))
+        counts.append(k)
+        m = len(y)
+        lcols = np.fromiter(map(lpos.get, y, repeat(-1, m)), dtype=np.int64, count=m)
+        if m and lcols.min() < 0:
+            names = list(y)
+            for j in np.flatnonzero(lcols < 0):
+                lcols[j] = labels.add(names[j])
+        on = np.fromiter(y.values(), dtype=bool, count=m)
+        label_rows.append(lcols[on])
+    n, d, L = len(counts), len(features), len(labels)
+    cols = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int64)
+    vals = np.concatenate(val_parts) if val_parts else np.zeros(0)
+    rows = np.repeat(np.arange(n), counts)
     if sparse:
-        X = sp.csr_matrix((np.asarray(vals, float), (rows, cols)), shape=(n, d))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        X = sp.csr_matrix((vals, cols, indptr), shape=(n, d))
     else:
         X = np.full((n, d), np.nan)
-        X[np.asarray(rows, int), np.asarray(cols, int)] = vals
+        X[rows, cols] = vals
     Y = np.zeros((n, L), dtype=bool)
-    for i, pos in enumerate(label_rows):
-        Y[i, pos] = True
+    if label_rows:
+        lens = [r.size for r in label_rows]
+        Y[np.repeat(np.arange(n), lens), np.concatenate(label_rows)] = True
     return Batch(X, Y, features.keys, labels.keys)
 
 

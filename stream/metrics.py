@@ -245,19 +245,49 @@ class MultiLabelMetrics:
         p_ptr, p_idx = _csr(preds)
         return metric_counts(t_ptr, t_idx, p_ptr, p_idx, n_labels, backend=self.backend)
 
+    def update_many(self, true_indptr, true_indices, pred_indptr, pred_indices, n_labels,
+                    patk=None) -> None:
+        """Record a batch of predictions at once (CSR label sets, like the kernel takes).
+
+        ``n_labels`` is the number of labels known at each record (an array, or one int);
+        ``patk`` an optional ``(n, len(top_k))`` array of precision@k (NaN where undefined).
+        Equivalent to :meth:`update` record by record.
+        """
+        self._flush()
+        t_ptr = np.asarray(true_indptr, dtype=np.int64)
+        n = t_ptr.size - 1
+        if n <= 0:
+            return
+        Ls = np.broadcast_to(np.asarray(n_labels, dtype=np.int64), (n,))
+        if patk is None:
+            patk = np.full((n, len(self.top_k)), np.nan)
+        self._count_batch(t_ptr, np.asarray(true_indices, dtype=np.int64),
+                          np.asarray(pred_indptr, dtype=np.int64),
+                          np.asarray(pred_indices, dtype=np.int64), Ls,
+                          np.asarray(patk, dtype=np.float64).reshape(n, len(self.top_k)))
+
     def _flush(self) -> None:
         if not self._pending_true:
             return
         trues, preds = self._pending_true, self._pending_pred
         Ls = np.asarray(self._pending_L, dtype=np.int64)
-        n_labels = int(max(Ls.max(), self._cum.tp.size))
-        n_true, n_pred, n_inter, tp, fp, fn = self._count(trues, preds, n_labels)
-        ex = _example_values(n_true, n_pred, n_inter, Ls)
         patk = np.full((len(trues), len(self.top_k)), np.nan)
         for i, v in enumerate(self._pending_patk):
             if v is not None:
                 patk[i] = v
-        self._n_counted += len(trues)
+        t_ptr, t_idx = _csr(trues)
+        p_ptr, p_idx = _csr(preds)
+        self._pending_true, self._pending_pred = [], []
+        self._pending_L, self._pending_patk = [], []
+        self._count_batch(t_ptr, t_idx, p_ptr, p_idx, Ls, patk)
+
+    def _count_batch(self, t_ptr, t_idx, p_ptr, p_idx, Ls, patk) -> None:
+        n = t_ptr.size - 1
+        n_labels = int(max(Ls.max(), self._cum.tp.size))
+        n_true, n_pred, n_inter, tp, fp, fn = metric_counts(t_ptr, t_idx, p_ptr, p_idx,
+                                                            n_labels, backend=self.backend)
+        ex = _example_values(n_true, n_pred, n_inter, Ls)
+        self._n_counted += n
         self._cum.add(tp, fp, fn)
         self._cum_ex += ex.sum(axis=0)
         ok = ~np.isnan(patk)
@@ -266,23 +296,27 @@ class MultiLabelMetrics:
         if self.window_size > 0:
             self._win.add(tp, fp, fn)
             w = self.window_size
-            for i in range(len(trues)):
-                self._win_rows.append((trues[i], preds[i]))
-            # the ring keeps the last w example rows; only the tail of a long batch matters
-            take = min(len(trues), w)
-            slots = (self._win_head + np.arange(len(trues) - take, len(trues))) % w
-            self._win_ex[slots] = ex[-take:]
-            self._win_patk[slots] = patk[-take:]
-            self._win_head = (self._win_head + len(trues)) % w
-            excess = len(self._win_rows) - self.window_size
+            take = min(n, w)
+            first = n - take  # only the last w records can still be in the window
+            t_rows = np.split(t_idx[t_ptr[first]:], t_ptr[first + 1:-1] - t_ptr[first])
+            p_rows = np.split(p_idx[p_ptr[first]:], p_ptr[first + 1:-1] - p_ptr[first])
+            if first:  # records that pass straight through the window: add and revert
+                _, _, _, otp, ofp, ofn = metric_counts(
+                    t_ptr[:first + 1], t_idx[:t_ptr[first]], p_ptr[:first + 1],
+                    p_idx[:p_ptr[first]], n_labels, backend=self.backend)
+                self._win.add(otp, ofp, ofn, sign=-1)
+            self._win_rows.extend(zip(t_rows, p_rows))
+            slots = (self._win_head + np.arange(first, n)) % w
+            self._win_ex[slots] = ex[first:]
+            self._win_patk[slots] = patk[first:]
+            self._win_head = (self._win_head + n) % w
+            excess = len(self._win_rows) - w
             if excess > 0:
                 old = [self._win_rows.popleft() for _ in range(excess)]
                 _, _, _, otp, ofp, ofn = self._count(
                     [o[0] for o in old], [o[1] for o in old], self._win.tp.size
                 )
                 self._win.add(otp, ofp, ofn, sign=-1)
-        self._pending_true, self._pending_pred = [], []
-        self._pending_L, self._pending_patk = [], []
 
     # -- reading -----------------------------------------------------------------------
     def _assemble(self, counts, ex_sum, n, patk_sum, patk_n, prefix=""):

@@ -1,0 +1,358 @@
+"""numba kernels of :class:`learners.ihomer.IHOMER`: one forward/learn step per record.
+
+All state lives in arrays owned by the Python object; the kernels validate nothing.
+Notation: ``D`` features, ``L`` labels, ``C`` label clusters, ``K`` label-set classes per
+cluster (class rows of cluster ``c`` are ``c*K .. c*K+K-1``), ``E = 3`` experts
+(0 = cluster hierarchy of label powersets, 1 = binary relevance, 2 = no-change).
+
+Per record the step (1) standardises the present features, (2) computes the binary
+relevance probabilities and each cluster's label-set softmax, both with the previous
+delivered label set as extra inputs, (3) forms each expert's prediction and outputs the
+one whose faded example-F1 is best, then, when learning, (4) scores every expert and
+every threshold of the grid on the record (before learning it), (5) admits frequent label
+sets as classes (Misra-Gries candidates), (6) takes one AdaGrad step for both models,
+(7) updates the feature statistics and the previous label set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from learners._logistic_kernels import _standardise
+
+N_EXPERTS = 3
+HIER, BR, NOCHANGE = 0, 1, 2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sigmoid(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _f1(n_true, n_pred, inter):
+    if n_true + n_pred == 0:
+        return 1.0
+    return 2.0 * inter / (n_true + n_pred)
+
+
+@njit(cache=True, nogil=True)
+def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
+             f_m2, f_sumsq, n_total, W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s, p,
+             act, best_row):
+    """Binary relevance probabilities ``p`` and per-cluster class softmaxes ``act``."""
+    # ---- forward: binary relevance ----------------------------------------------
+    for l in range(n_labels):
+        p[l] = b[l]
+    for k in range(k0, k1):
+        j = x_idx[k]
+        sj = _standardise(j, x_val[k], center, f_count, f_mean, f_m2, f_sumsq, n_total)
+        s[k - k0] = sj
+        if sj != 0.0:
+            for l in range(n_labels):
+                p[l] += W[j, l] * sj
+    for q in range(n_ar):
+        a = prev_idx[q]
+        for l in range(n_labels):
+            p[l] += A[a, l]
+    for l in range(n_labels):
+        p[l] = _sigmoid(p[l])
+    # ---- forward: label-set softmax per cluster ---------------------------------
+    for r in range(CK):
+        if class_used[r]:
+            act[r] = Vb[r]
+    for k in range(k0, k1):
+        sj = s[k - k0]
+        if sj != 0.0:
+            j = x_idx[k]
+            for r in range(CK):
+                if class_used[r]:
+                    act[r] += V[j, r] * sj
+    for q in range(n_ar):
+        a = prev_idx[q]
+        for r in range(CK):
+            if class_used[r]:
+                act[r] += VA[a, r]
+    for c in range(n_clusters):
+        mx = -1e300
+        best_row[c] = -1
+        for r in range(c * K, c * K + K):
+            if class_used[r] and act[r] > mx:
+                mx = act[r]
+                best_row[c] = r
+        if best_row[c] >= 0:
+            tot = 0.0
+            for r in range(c * K, c * K + K):
+                if class_used[r]:
+                    act[r] = math.exp(act[r] - mx)
+                    tot += act[r]
+            for r in range(c * K, c * K + K):
+                if class_used[r]:
+                    act[r] /= tot
+
+
+@njit(cache=True, nogil=True)
+def step(
+    # records (CSR) and what to do
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, K, use_ar,
+    # feature statistics: f_count, f_mean, f_m2, f_sumsq, state[0] = records seen
+    center, f_count, f_mean, f_m2, f_sumsq, state,
+    # binary relevance: W (D, L), A (L, L) autoregressive, b (L) and AdaGrad sums
+    W, GW, A, GA, b, Gb,
+    # label-set classes: V (D, C*K), VA (L, C*K), Vb (C*K), AdaGrad sums
+    V, GV, VA, GVA, Vb, GVb,
+    # class tables: class_hash (C*K,) int64, class_used (C*K,) bool, class_count (C*K,),
+    # class_labels (C*K, L) bool; candidates cand_hash (C, M) int64, cand_count (C, M)
+    class_hash, class_used, class_count, class_labels, cand_hash, cand_count,
+    # label -> cluster and per-label random keys for set hashing
+    label_cluster, label_key,
+    # previous delivered label set (prev_mask (L,) bool)
+    prev_mask,
+    # expert and threshold selection
+    expert_score, thr_grid, thr_score, fade_expert, fade_thr,
+    # learning
+    lr, l2, min_count,
+    # outputs
+    out_pred, out_score, out_expert,
+):
+    n = len(x_ptr) - 1
+    CK = n_clusters * K
+    width = 1
+    for i in range(n):
+        width = max(width, x_ptr[i + 1] - x_ptr[i])
+    s = np.zeros(width)
+    p = np.zeros(n_labels)          # binary relevance probabilities
+    act = np.zeros(CK)              # class logits -> probabilities
+    pred_h = np.zeros(n_labels, dtype=np.bool_)
+    marg = np.zeros(n_labels)       # label marginals under the cluster softmaxes
+    best_row = np.full(n_clusters, -1)
+    y = np.zeros(n_labels, dtype=np.bool_)
+    target = np.full(n_clusters, -1)
+    rec_hash = np.zeros(n_clusters, dtype=np.int64)
+    rec_count = np.zeros(n_clusters, dtype=np.int64)
+    M = cand_hash.shape[1]
+    prev_idx = np.zeros(n_labels, dtype=np.int64)
+    for i in range(n):
+        k0, k1 = x_ptr[i], x_ptr[i + 1]
+        n_prev = 0
+        for l in range(n_labels):
+            if prev_mask[l]:
+                prev_idx[n_prev] = l
+                n_prev += 1
+        n_ar = n_prev if use_ar else 0  # previous labels as inputs
+        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s,
+                 p, act, best_row)
+        # ---- the experts' predictions ------------------------------------------------
+        bt = 0
+        for c in range(len(thr_grid)):
+            if thr_score[c] > thr_score[bt]:
+                bt = c
+        thr = thr_grid[bt] if state[0] > 0 else 0.35
+        for l in range(n_labels):
+            marg[l] = 0.0
+        for r in range(CK):
+            if class_used[r]:
+                for l in range(n_labels):
+                    if class_labels[r, l]:
+                        marg[l] += act[r]
+        for l in range(n_labels):
+            c = label_cluster[l]
+            if best_row[c] >= 0:
+                pred_h[l] = class_labels[best_row[c], l]
+            else:  # a cluster with no label set admitted yet: binary relevance decides
+                pred_h[l] = p[l] > thr
+                marg[l] = p[l]
+        ex = 0
+        for e in range(1, N_EXPERTS):
+            if expert_score[e] > expert_score[ex]:
+                ex = e
+        out_expert[i] = ex
+        for l in range(n_labels):
+            if ex == HIER:
+                out_pred[i, l] = pred_h[l]
+                out_score[i, l] = marg[l]
+            elif ex == BR:
+                out_pred[i, l] = p[l] > thr
+                out_score[i, l] = p[l]
+            else:
+                out_pred[i, l] = prev_mask[l]
+                out_score[i, l] = 1.0 if prev_mask[l] else 0.0
+        if not learn:
+            continue
+        # ---- score the experts and thresholds on this record (before learning it) ----
+        for l in range(n_labels):
+            y[l] = False
+        for k in range(y_ptr[i], y_ptr[i + 1]):
+            y[y_idx[k]] = True
+        n_true = y_ptr[i + 1] - y_ptr[i]
+        n_h = 0
+        i_h = 0
+        n_nc = 0
+        i_nc = 0
+        for l in range(n_labels):
+            if pred_h[l]:
+                n_h += 1
+                if y[l]:
+                    i_h += 1
+            if prev_mask[l]:
+                n_nc += 1
+                if y[l]:
+                    i_nc += 1
+        for c in range(len(thr_grid)):
+            n_p = 0
+            i_p = 0
+            for l in range(n_labels):
+                if p[l] > thr_grid[c]:
+                    n_p += 1
+                    if y[l]:
+                        i_p += 1
+            thr_score[c] = thr_score[c] * fade_thr + _f1(n_true, n_p, i_p)
+        n_b = 0
+        i_b = 0
+        for l in range(n_labels):
+            if p[l] > thr:
+                n_b += 1
+                if y[l]:
+                    i_b += 1
+        expert_score[HIER] = expert_score[HIER] * fade_expert + _f1(n_true, n_h, i_h)
+        expert_score[BR] = expert_score[BR] * fade_expert + _f1(n_true, n_b, i_b)
+        expert_score[NOCHANGE] = expert_score[NOCHANGE] * fade_expert + _f1(n_true, n_nc, i_nc)
+        # ---- learn with the statistics that include this record (as the BR learner does)
+        state[0] += 1
+        for k in range(k0, k1):
+            j = x_idx[k]
+            v = x_val[k]
+            f_count[j] += 1
+            delta = v - f_mean[j]
+            f_mean[j] += delta / f_count[j]
+            f_m2[j] += delta * (v - f_mean[j])
+            f_sumsq[j] += v * v
+        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s,
+                 p, act, best_row)
+        # ---- label-set classes: find, admit, or map the record's set per cluster --------
+        for c in range(n_clusters):
+            rec_hash[c] = 0
+            rec_count[c] = 0
+        for l in range(n_labels):
+            if y[l]:
+                c = label_cluster[l]
+                rec_hash[c] ^= label_key[l]
+                rec_count[c] += 1
+        for c in range(n_clusters):
+            target[c] = -1
+            free = -1
+            for r in range(c * K, c * K + K):
+                if class_used[r]:
+                    if class_hash[r] == rec_hash[c]:
+                        target[c] = r
+                elif free < 0:
+                    free = r
+            if target[c] < 0:
+                # Misra-Gries count of the candidate set
+                h = rec_hash[c]
+                slot = -1
+                empty = -1
+                for m in range(M):
+                    if cand_count[c, m] > 0 and cand_hash[c, m] == h:
+                        slot = m
+                        break
+                    if cand_count[c, m] <= 0 and empty < 0:
+                        empty = m
+                if slot >= 0:
+                    cand_count[c, slot] += 1
+                elif empty >= 0:
+                    slot = empty
+                    cand_hash[c, slot] = h
+                    cand_count[c, slot] = 1
+                else:
+                    for m in range(M):
+                        cand_count[c, m] -= 1
+                admit = slot >= 0 and (cand_count[c, slot] >= min_count or rec_count[c] == 0)
+                if admit and free >= 0:
+                    class_used[free] = True
+                    class_hash[free] = h
+                    class_count[free] = 0.0
+                    for l in range(n_labels):
+                        class_labels[free, l] = y[l] and label_cluster[l] == c
+                    cand_count[c, slot] = 0
+                    target[c] = free
+                    act[free] = 0.0
+                elif rec_count[c] > 0:
+                    # learn the set as its largest admitted non-empty subset (most frequent)
+                    best_n = 0
+                    best_cnt = -1.0
+                    for r in range(c * K, c * K + K):
+                        if not class_used[r]:
+                            continue
+                        size = 0
+                        inside = True
+                        for l in range(n_labels):
+                            if class_labels[r, l]:
+                                if y[l]:
+                                    size += 1
+                                else:
+                                    inside = False
+                                    break
+                        if inside and size > 0 and (
+                                size > best_n or (size == best_n and class_count[r] > best_cnt)):
+                            best_n = size
+                            best_cnt = class_count[r]
+                            target[c] = r
+            if target[c] >= 0:
+                class_count[target[c]] += 1.0
+        # ---- gradients --------------------------------------------------------------
+        for l in range(n_labels):
+            g = p[l] - (1.0 if y[l] else 0.0)
+            p[l] = g
+            Gb[l] += g * g
+            b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)
+        for c in range(n_clusters):
+            t = target[c]
+            if t < 0:
+                continue
+            for r in range(c * K, c * K + K):
+                if class_used[r]:
+                    g = act[r] - (1.0 if r == t else 0.0)
+                    act[r] = g
+                    GVb[r] += g * g
+                    Vb[r] -= lr * g / math.sqrt(GVb[r] + 1e-8)
+        for c in range(n_clusters):  # clusters not learned on this record: no class gradient
+            if target[c] < 0:
+                for r in range(c * K, c * K + K):
+                    act[r] = 0.0
+        for k in range(k0, k1):
+            sj = s[k - k0]
+            if sj == 0.0:
+                continue
+            j = x_idx[k]
+            for l in range(n_labels):
+                gr = p[l] * sj + l2 * W[j, l]
+                GW[j, l] += gr * gr
+                W[j, l] -= lr * gr / math.sqrt(GW[j, l] + 1e-8)
+            for r in range(CK):
+                if class_used[r] and act[r] != 0.0:
+                    gr = act[r] * sj + l2 * V[j, r]
+                    GV[j, r] += gr * gr
+                    V[j, r] -= lr * gr / math.sqrt(GV[j, r] + 1e-8)
+        for q in range(n_ar):
+            a = prev_idx[q]
+            for l in range(n_labels):
+                gr = p[l] + l2 * A[a, l]
+                GA[a, l] += gr * gr
+                A[a, l] -= lr * gr / math.sqrt(GA[a, l] + 1e-8)
+            for r in range(CK):
+                if class_used[r] and act[r] != 0.0:
+                    gr = act[r] + l2 * VA[a, r]
+                    GVA[a, r] += gr * gr
+                    VA[a, r] -= lr * gr / math.sqrt(GVA[a, r] + 1e-8)
+        # ---- the delivered label set becomes the previous one ----------------------
+        for l in range(n_labels):
+            prev_mask[l] = y[l]

@@ -1,0 +1,167 @@
+"""iHOMER: river conventions, batch == record-by-record, determinism, growth, structure."""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from river import datasets
+
+from learners.checks import yield_checks
+from learners.ihomer import IHOMER
+from stream.batch import to_batch
+from stream.prequential import evaluate
+from stream.synthetic import Drift, MultiLabelGenerator
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LABELSTREAM_DATA", ROOT.parent / "shared" / "data"))
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark data not found at {DATA}")
+
+
+@pytest.mark.parametrize("params", list(IHOMER._unit_test_params()),
+                         ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "default")
+def test_passes_the_river_estimator_checks(params):
+    model = IHOMER(**params)
+    for check in yield_checks(model):
+        check(model.clone())
+
+
+def run_both(records, split=150, **params):
+    one = IHOMER(**params)
+    outs = []
+    for x, y in records:
+        outs.append(one.predict_scores_one(x))
+        one.learn_one(x, y)
+    many = IHOMER(**params)
+    P1, S1 = many.predict_learn_many(to_batch(records[:split], sparse=True))
+    P2, S2 = many.predict_learn_many(to_batch(records[split:], sparse=True))
+    return one, many, outs, [(P1, S1), (P2, S2)]
+
+
+def assert_same(one, many, outs, parts):
+    assert one.labels_ == many.labels_
+    labels = many.labels_
+    rows = [(P[i], S[i]) for P, S in parts for i in range(P.shape[0])]
+    for (pred, score), (p_row, s_row) in zip(outs, rows):
+        assert {k for k, v in pred.items() if v} == {labels[j] for j in np.flatnonzero(p_row)}
+        expected = np.array([score.get(lab, 0.0) for lab in labels[:s_row.size]])
+        known = ~np.isnan(s_row)  # NaN: the label had no model yet when the row came
+        np.testing.assert_allclose(s_row[known], expected[known], rtol=0, atol=1e-12)
+        assert np.all(expected[~known] == 0.0)
+
+
+def synthetic(n, seed=3, **kw):
+    gen = MultiLabelGenerator(n_labels=10, seed=seed, **kw)
+    return [(x, {k: v for k, v in y.items() if v}) for x, y in gen.take(n)]
+
+
+def test_predict_learn_many_equals_predict_then_learn_one_by_one():
+    assert_same(*run_both(list(datasets.Yeast().take(450))))
+
+
+def test_equal_paths_when_labels_appear_mid_stream_and_clusters_restructure():
+    records = synthetic(600, new_labels_at={250: 3})
+    one, many, outs, parts = run_both(records, split=333, restructure_every=50, history=300,
+                                      max_classes=4)
+    assert_same(one, many, outs, parts)
+    assert one.n_clusters > 1  # the hierarchy did restructure on the way
+
+
+def test_equal_paths_on_sparse_input():
+    rng = np.random.default_rng(0)
+    records = []
+    for _ in range(300):
+        words = rng.choice(300, size=6, replace=False)
+        y = {"even": bool(words[0] % 2 == 0), "big": bool(words[0] > 150)}
+        records.append(({f"w{w}": 1.0 for w in words}, {k: v for k, v in y.items() if v}))
+    one, many, outs, parts = run_both(records)
+    assert_same(one, many, outs, parts)
+    assert one._center is False and many._center is False  # detected as sparse
+
+
+def test_evaluate_gives_identical_metrics_on_both_paths():
+    records = synthetic(700, new_labels_at={300: 2})
+    a = evaluate(records, IHOMER(restructure_every=100), batch_size=1, window_size=150)
+    b = evaluate(records, IHOMER(restructure_every=100), batch_size=64, window_size=150)
+    for key, value in a.summary.items():
+        if key in ("seconds", "instances_per_second"):
+            continue
+        assert value == pytest.approx(b.summary[key], rel=1e-9, abs=1e-12, nan_ok=True), key
+    assert len(a.history) == len(b.history)
+    for ra, rb in zip(a.history, b.history):
+        for key in ra:
+            assert ra[key] == pytest.approx(rb[key], rel=1e-9, abs=1e-12, nan_ok=True), key
+
+
+def test_pickle_mid_stream_then_continue_is_deterministic():
+    records = list(datasets.Yeast().take(500))
+    model = IHOMER(restructure_every=50)
+    for x, y in records[:250]:
+        model.learn_one(x, y)
+    clone = pickle.loads(pickle.dumps(model))
+    for x, y in records[250:]:
+        assert model.predict_scores_one(x) == clone.predict_scores_one(x)
+        model.learn_one(x, y)
+        clone.learn_one(x, y)
+
+
+def test_learns_better_than_no_change_and_follows_a_sorted_stream():
+    res = evaluate(datasets.Yeast(), IHOMER(), report_every=0)
+    s = res.summary
+    assert s["example_f1"] > s["no_change_example_f1"] + 0.1
+    # a stream sorted by label set: repeating the last set is right most of the time,
+    # and the model must find that out by itself
+    records = sorted(datasets.Yeast().take(1500), key=lambda r: sorted(k for k, v in r[1].items()
+                                                                       if v))
+    res = evaluate(records, IHOMER(), report_every=0)
+    assert res.summary["example_f1"] >= res.summary["no_change_example_f1"] - 0.01
+
+
+def test_recovers_known_label_groups_on_a_synthetic_stream():
+    gen = MultiLabelGenerator(n_labels=12, n_clusters=4, cardinality=3.0, seed=7, noise=0.2)
+    model = IHOMER(max_classes=6, restructure_every=200)
+    for x, y in gen.take(4000):
+        model.learn_one(x, y)
+    truth = {frozenset(g) for g in gen.label_groups(3999)}
+    found = [frozenset(c) for c in model.clusters()]
+    assert model.n_clusters > 1
+    # every cluster found lies inside one true group (splits never mix groups)
+    assert all(any(c <= g for g in truth) for c in found), (found, truth)
+
+
+def test_structure_changes_are_reported_as_events():
+    gen = MultiLabelGenerator(n_labels=12, n_clusters=4, cardinality=3.0, seed=1,
+                              drifts=[Drift(position=3000, target="correlation")])
+    model = IHOMER(max_classes=6, restructure_every=200)
+    events = []
+    for x, y in gen.take(6000):
+        model.learn_one(x, y)
+        events += model.pop_events()
+    assert events and all(e["kind"] == "restructure" for e in events)
+    assert {"position", "action", "labels", "clusters"} <= set(events[0])
+    assert any(e["position"] > 3000 for e in events)  # it restructured after the drift
+
+
+def test_new_labels_mid_stream_are_learned():
+    records = synthetic(3000, new_labels_at={1000: 2})
+    model = IHOMER()
+    late = set()
+    for i, (x, y) in enumerate(records):
+        if i > 2500:
+            late |= {k for k, v in model.predict_one(x).items() if v}
+        model.learn_one(x, y)
+    new = set(model.labels_) - {k for _, y in records[:1000] for k in y}
+    assert new and new & late  # the labels that arrived later are predicted
+
+
+@needs_data
+def test_runs_the_sparse_159_label_bibtex_stream_with_bounded_memory():
+    from stream.readers import open_stream
+
+    reader = open_stream(DATA / "bibtex" / "bibtex.arff")
+    model = IHOMER()
+    res = evaluate(reader, model, limit=1500, report_every=0)
+    assert res.summary["instances"] == 1500
+    assert res.summary["example_f1"] > res.summary["no_change_example_f1"]
+    assert model.memory_usage() < 200 * 2**20
