@@ -3,15 +3,17 @@
 All state lives in arrays owned by the Python object; the kernels validate nothing.
 Notation: ``D`` features, ``L`` labels, ``C`` label clusters, ``K`` label-set classes per
 cluster (class rows of cluster ``c`` are ``c*K .. c*K+K-1``), ``E = 3`` experts
-(0 = cluster hierarchy of label powersets, 1 = binary relevance, 2 = no-change).
+(0 = cluster hierarchy of label powersets, 1 = binary relevance, 2 = no-change). A class
+row ``r`` in use holds its labels in ``class_lab[r, :class_nlab[r]]``.
 
 Per record the step (1) standardises the present features, (2) computes the binary
 relevance probabilities and each cluster's label-set softmax, both with the previous
 delivered label set as extra inputs, (3) forms each expert's prediction and outputs the
 one whose faded example-F1 is best, then, when learning, (4) scores every expert and
-every threshold of the grid on the record (before learning it), (5) admits frequent label
-sets as classes (Misra-Gries candidates), (6) takes one AdaGrad step for both models,
-(7) updates the feature statistics and the previous label set.
+every threshold of the grid on the record (before learning it), (5) updates the feature
+statistics and recomputes the forward pass with them (as the binary relevance learner
+does), (6) admits frequent label sets as classes (Misra-Gries candidates), (7) takes one
+AdaGrad step for both models, (8) keeps the record's labels as the previous label set.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ def _f1(n_true, n_pred, inter):
 
 
 @njit(cache=True, nogil=True)
-def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
-             f_m2, f_sumsq, n_total, W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s, p,
-             act, best_row):
+def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean, f_m2,
+             f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar, s, p, act,
+             best_row):
     """Binary relevance probabilities ``p`` and per-cluster class softmaxes ``act``."""
-    # ---- forward: binary relevance ----------------------------------------------
     for l in range(n_labels):
         p[l] = b[l]
+    for u in range(n_used):
+        r = urows[u]
+        act[r] = Vb[r]
     for k in range(k0, k1):
         j = x_idx[k]
         sj = _standardise(j, x_val[k], center, f_count, f_mean, f_m2, f_sumsq, n_total)
@@ -57,44 +61,39 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count,
         if sj != 0.0:
             for l in range(n_labels):
                 p[l] += W[j, l] * sj
+            for u in range(n_used):
+                r = urows[u]
+                act[r] += V[j, r] * sj
     for q in range(n_ar):
         a = prev_idx[q]
         for l in range(n_labels):
             p[l] += A[a, l]
+        for u in range(n_used):
+            r = urows[u]
+            act[r] += VA[a, r]
     for l in range(n_labels):
         p[l] = _sigmoid(p[l])
-    # ---- forward: label-set softmax per cluster ---------------------------------
-    for r in range(CK):
-        if class_used[r]:
-            act[r] = Vb[r]
-    for k in range(k0, k1):
-        sj = s[k - k0]
-        if sj != 0.0:
-            j = x_idx[k]
-            for r in range(CK):
-                if class_used[r]:
-                    act[r] += V[j, r] * sj
-    for q in range(n_ar):
-        a = prev_idx[q]
-        for r in range(CK):
-            if class_used[r]:
-                act[r] += VA[a, r]
     for c in range(n_clusters):
-        mx = -1e300
         best_row[c] = -1
-        for r in range(c * K, c * K + K):
-            if class_used[r] and act[r] > mx:
-                mx = act[r]
-                best_row[c] = r
-        if best_row[c] >= 0:
-            tot = 0.0
-            for r in range(c * K, c * K + K):
-                if class_used[r]:
-                    act[r] = math.exp(act[r] - mx)
-                    tot += act[r]
-            for r in range(c * K, c * K + K):
-                if class_used[r]:
-                    act[r] /= tot
+    # softmax per cluster (rows of a cluster are contiguous, urows is sorted)
+    u = 0
+    while u < n_used:
+        c = urows[u] // K
+        v = u
+        mx = -1e300
+        while v < n_used and urows[v] // K == c:
+            if act[urows[v]] > mx:
+                mx = act[urows[v]]
+                best_row[c] = urows[v]
+            v += 1
+        tot = 0.0
+        for w in range(u, v):
+            r = urows[w]
+            act[r] = math.exp(act[r] - mx)
+            tot += act[r]
+        for w in range(u, v):
+            act[urows[w]] /= tot
+        u = v
 
 
 @njit(cache=True, nogil=True)
@@ -108,8 +107,9 @@ def step(
     # label-set classes: V (D, C*K), VA (L, C*K), Vb (C*K), AdaGrad sums
     V, GV, VA, GVA, Vb, GVb,
     # class tables: class_hash (C*K,) int64, class_used (C*K,) bool, class_count (C*K,),
-    # class_labels (C*K, L) bool; candidates cand_hash (C, M) int64, cand_count (C, M)
-    class_hash, class_used, class_count, class_labels, cand_hash, cand_count,
+    # class_lab (C*K, L) int64 and class_nlab (C*K,) int64; Misra-Gries candidates
+    # cand_hash (C, M) int64, cand_count (C, M)
+    class_hash, class_used, class_count, class_lab, class_nlab, cand_hash, cand_count,
     # label -> cluster and per-label random keys for set hashing
     label_cluster, label_key,
     # previous delivered label set (prev_mask (L,) bool)
@@ -127,8 +127,9 @@ def step(
     for i in range(n):
         width = max(width, x_ptr[i + 1] - x_ptr[i])
     s = np.zeros(width)
-    p = np.zeros(n_labels)          # binary relevance probabilities
-    act = np.zeros(CK)              # class logits -> probabilities
+    p = np.zeros(n_labels)          # binary relevance probabilities, then gradients
+    act = np.zeros(CK)              # class logits -> probabilities, then gradients
+    urows = np.zeros(CK, dtype=np.int64)
     pred_h = np.zeros(n_labels, dtype=np.bool_)
     marg = np.zeros(n_labels)       # label marginals under the cluster softmaxes
     best_row = np.full(n_clusters, -1)
@@ -146,9 +147,14 @@ def step(
                 prev_idx[n_prev] = l
                 n_prev += 1
         n_ar = n_prev if use_ar else 0  # previous labels as inputs
-        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s,
-                 p, act, best_row)
+        n_used = 0
+        for r in range(CK):
+            if class_used[r]:
+                urows[n_used] = r
+                n_used += 1
+        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
+                 s, p, act, best_row)
         # ---- the experts' predictions ------------------------------------------------
         bt = 0
         for c in range(len(thr_grid)):
@@ -156,19 +162,22 @@ def step(
                 bt = c
         thr = thr_grid[bt] if state[0] > 0 else 0.35
         for l in range(n_labels):
-            marg[l] = 0.0
-        for r in range(CK):
-            if class_used[r]:
-                for l in range(n_labels):
-                    if class_labels[r, l]:
-                        marg[l] += act[r]
-        for l in range(n_labels):
             c = label_cluster[l]
             if best_row[c] >= 0:
-                pred_h[l] = class_labels[best_row[c], l]
+                pred_h[l] = False
+                marg[l] = 0.0
             else:  # a cluster with no label set admitted yet: binary relevance decides
                 pred_h[l] = p[l] > thr
                 marg[l] = p[l]
+        for u in range(n_used):
+            r = urows[u]
+            for q in range(class_nlab[r]):
+                marg[class_lab[r, q]] += act[r]
+        for c in range(n_clusters):
+            r = best_row[c]
+            if r >= 0:
+                for q in range(class_nlab[r]):
+                    pred_h[class_lab[r, q]] = True
         ex = 0
         for e in range(1, N_EXPERTS):
             if expert_score[e] > expert_score[ex]:
@@ -196,6 +205,8 @@ def step(
         i_h = 0
         n_nc = 0
         i_nc = 0
+        n_b = 0
+        i_b = 0
         for l in range(n_labels):
             if pred_h[l]:
                 n_h += 1
@@ -205,6 +216,10 @@ def step(
                 n_nc += 1
                 if y[l]:
                     i_nc += 1
+            if p[l] > thr:
+                n_b += 1
+                if y[l]:
+                    i_b += 1
         for c in range(len(thr_grid)):
             n_p = 0
             i_p = 0
@@ -214,13 +229,6 @@ def step(
                     if y[l]:
                         i_p += 1
             thr_score[c] = thr_score[c] * fade_thr + _f1(n_true, n_p, i_p)
-        n_b = 0
-        i_b = 0
-        for l in range(n_labels):
-            if p[l] > thr:
-                n_b += 1
-                if y[l]:
-                    i_b += 1
         expert_score[HIER] = expert_score[HIER] * fade_expert + _f1(n_true, n_h, i_h)
         expert_score[BR] = expert_score[BR] * fade_expert + _f1(n_true, n_b, i_b)
         expert_score[NOCHANGE] = expert_score[NOCHANGE] * fade_expert + _f1(n_true, n_nc, i_nc)
@@ -234,18 +242,18 @@ def step(
             f_mean[j] += delta / f_count[j]
             f_m2[j] += delta * (v - f_mean[j])
             f_sumsq[j] += v * v
-        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, CK, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, class_used, prev_idx, n_ar, s,
-                 p, act, best_row)
+        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
+                 s, p, act, best_row)
         # ---- label-set classes: find, admit, or map the record's set per cluster --------
         for c in range(n_clusters):
             rec_hash[c] = 0
             rec_count[c] = 0
-        for l in range(n_labels):
-            if y[l]:
-                c = label_cluster[l]
-                rec_hash[c] ^= label_key[l]
-                rec_count[c] += 1
+        for k in range(y_ptr[i], y_ptr[i + 1]):
+            l = y_idx[k]
+            c = label_cluster[l]
+            rec_hash[c] ^= label_key[l]
+            rec_count[c] += 1
         for c in range(n_clusters):
             target[c] = -1
             free = -1
@@ -280,11 +288,18 @@ def step(
                     class_used[free] = True
                     class_hash[free] = h
                     class_count[free] = 0.0
-                    for l in range(n_labels):
-                        class_labels[free, l] = y[l] and label_cluster[l] == c
+                    nl = 0
+                    for k in range(y_ptr[i], y_ptr[i + 1]):
+                        l = y_idx[k]
+                        if label_cluster[l] == c:
+                            class_lab[free, nl] = l
+                            nl += 1
+                    class_nlab[free] = nl
                     cand_count[c, slot] = 0
                     target[c] = free
-                    act[free] = 0.0
+                    act[free] = 0.0  # no logit yet: its gradient pulls it up
+                    urows[n_used] = free
+                    n_used += 1
                 elif rec_count[c] > 0:
                     # learn the set as its largest admitted non-empty subset (most frequent)
                     best_n = 0
@@ -292,15 +307,12 @@ def step(
                     for r in range(c * K, c * K + K):
                         if not class_used[r]:
                             continue
-                        size = 0
+                        size = class_nlab[r]
                         inside = True
-                        for l in range(n_labels):
-                            if class_labels[r, l]:
-                                if y[l]:
-                                    size += 1
-                                else:
-                                    inside = False
-                                    break
+                        for q in range(size):
+                            if not y[class_lab[r, q]]:
+                                inside = False
+                                break
                         if inside and size > 0 and (
                                 size > best_n or (size == best_n and class_count[r] > best_cnt)):
                             best_n = size
@@ -314,20 +326,16 @@ def step(
             p[l] = g
             Gb[l] += g * g
             b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)
-        for c in range(n_clusters):
-            t = target[c]
-            if t < 0:
+        for u in range(n_used):
+            r = urows[u]
+            t = target[r // K]
+            if t < 0:  # the record teaches this cluster nothing
+                act[r] = 0.0
                 continue
-            for r in range(c * K, c * K + K):
-                if class_used[r]:
-                    g = act[r] - (1.0 if r == t else 0.0)
-                    act[r] = g
-                    GVb[r] += g * g
-                    Vb[r] -= lr * g / math.sqrt(GVb[r] + 1e-8)
-        for c in range(n_clusters):  # clusters not learned on this record: no class gradient
-            if target[c] < 0:
-                for r in range(c * K, c * K + K):
-                    act[r] = 0.0
+            g = act[r] - (1.0 if r == t else 0.0)
+            act[r] = g
+            GVb[r] += g * g
+            Vb[r] -= lr * g / math.sqrt(GVb[r] + 1e-8)
         for k in range(k0, k1):
             sj = s[k - k0]
             if sj == 0.0:
@@ -337,8 +345,9 @@ def step(
                 gr = p[l] * sj + l2 * W[j, l]
                 GW[j, l] += gr * gr
                 W[j, l] -= lr * gr / math.sqrt(GW[j, l] + 1e-8)
-            for r in range(CK):
-                if class_used[r] and act[r] != 0.0:
+            for u in range(n_used):
+                r = urows[u]
+                if act[r] != 0.0:
                     gr = act[r] * sj + l2 * V[j, r]
                     GV[j, r] += gr * gr
                     V[j, r] -= lr * gr / math.sqrt(GV[j, r] + 1e-8)
@@ -348,11 +357,12 @@ def step(
                 gr = p[l] + l2 * A[a, l]
                 GA[a, l] += gr * gr
                 A[a, l] -= lr * gr / math.sqrt(GA[a, l] + 1e-8)
-            for r in range(CK):
-                if class_used[r] and act[r] != 0.0:
+            for u in range(n_used):
+                r = urows[u]
+                if act[r] != 0.0:
                     gr = act[r] + l2 * VA[a, r]
                     GVA[a, r] += gr * gr
                     VA[a, r] -= lr * gr / math.sqrt(GVA[a, r] + 1e-8)
-        # ---- the delivered label set becomes the previous one ----------------------
+        # ---- the delivered label set becomes the previous one -------------------------
         for l in range(n_labels):
             prev_mask[l] = y[l]

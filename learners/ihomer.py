@@ -191,7 +191,8 @@ class IHOMER(base.MultiLabelClassifier):
         self._class_hash = np.zeros(R, dtype=np.int64)
         self._class_used = np.zeros(R, dtype=bool)
         self._class_count = np.zeros(R)
-        self._class_labels = np.zeros((R, L), dtype=bool)
+        self._class_lab = np.zeros((R, L), dtype=np.int64)
+        self._class_nlab = np.zeros(R, dtype=np.int64)
         self._cand_hash = np.zeros((max(n_clusters, 1), 4 * Kc), dtype=np.int64)
         self._cand_count = np.zeros((max(n_clusters, 1), 4 * Kc))
 
@@ -211,7 +212,7 @@ class IHOMER(base.MultiLabelClassifier):
             setattr(self, name, _grown(getattr(self, name), (d, R)))
         for name in ("_VA", "_GVA"):
             setattr(self, name, _grown(getattr(self, name), (L, R)))
-        self._class_labels = _grown(self._class_labels, (R, L))
+        self._class_lab = _grown(self._class_lab, (R, L))
 
     # -- labels and clusters -------------------------------------------------------------
     def _register_labels(self, cols_before: int):
@@ -252,10 +253,18 @@ class IHOMER(base.MultiLabelClassifier):
                 base = tuple(lab for lab in c if lab not in fresh)
                 if base and base in old and base not in leaves:
                     old[c] = old[base]
+        if len(leaves) == len(self._clusters) and all(
+                old.get(c) == i for i, c in enumerate(leaves)):
+            # same clusters in the same places, some grown by new labels: relabel only
+            for i, c in enumerate(leaves):
+                for lab in c:
+                    self._label_cluster[lab] = i
+            self._clusters = leaves
+            return
         d, L = self._W.shape[0], self._W.shape[1]
         keep = {name: getattr(self, name) for name in (
             "_V", "_GV", "_VA", "_GVA", "_Vb", "_GVb", "_class_hash", "_class_used",
-            "_class_count", "_class_labels", "_cand_hash", "_cand_count")}
+            "_class_count", "_class_lab", "_class_nlab", "_cand_hash", "_cand_count")}
         self._alloc_classes(len(leaves), d, L)
         for new_i, c in enumerate(leaves):
             for lab in c:
@@ -267,9 +276,10 @@ class IHOMER(base.MultiLabelClassifier):
             dst = slice(new_i * Kc, new_i * Kc + Kc)
             for name in ("_V", "_GV", "_VA", "_GVA"):
                 getattr(self, name)[:, dst] = keep[name][:, src]
-            for name in ("_Vb", "_GVb", "_class_hash", "_class_used", "_class_count"):
+            for name in ("_Vb", "_GVb", "_class_hash", "_class_used", "_class_count",
+                         "_class_nlab"):
                 getattr(self, name)[dst] = keep[name][src]
-            self._class_labels[dst] = keep["_class_labels"][src]
+            self._class_lab[dst] = keep["_class_lab"][src]
             self._cand_hash[new_i] = keep["_cand_hash"][old_i]
             self._cand_count[new_i] = keep["_cand_count"][old_i]
         self._clusters = leaves
@@ -362,12 +372,11 @@ class IHOMER(base.MultiLabelClassifier):
         center = True if self._center is None else self._center
         f = self._f
         K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, max(len(self._clusters), 1),
-               self.max_classes, bool(self.autoregressive), center, f[0], f[1], f[2], f[3], self._state,
-               self._W, self._GW, self._A,
-               self._GA, self._b, self._Gb, self._V, self._GV,
-               self._VA, self._GVA, self._Vb,
-               self._GVb, self._class_hash, self._class_used, self._class_count,
-               self._class_labels, self._cand_hash, self._cand_count, self._label_cluster,
+               self.max_classes, bool(self.autoregressive), center, f[0], f[1], f[2], f[3],
+               self._state, self._W, self._GW, self._A, self._GA, self._b, self._Gb,
+               self._V, self._GV, self._VA, self._GVA, self._Vb, self._GVb,
+               self._class_hash, self._class_used, self._class_count, self._class_lab,
+               self._class_nlab, self._cand_hash, self._cand_count, self._label_cluster,
                self._label_key, self._prev, self._expert_score, self._thr_grid,
                self._thr_score, float(self.expert_fade), self.THRESHOLD_FADE,
                float(self.learning_rate), float(self.l2), float(self.min_count),

@@ -112,6 +112,51 @@ def coverage_of(sets, labels, max_classes: int) -> float:
     return top / len(sets)
 
 
+def _label_keys(n_labels: int) -> np.ndarray:
+    """Fixed pseudo-random 63-bit keys per label column (for hashing label sets)."""
+    rng = np.random.default_rng(0x1B0B)
+    return rng.integers(1, 2**63 - 1, size=n_labels, dtype=np.int64)
+
+
+class _Window:
+    """Statistics of the recent label sets, computed once per hierarchy update.
+
+    The full co-occurrence matrix (through the stream-core kernel) gives the Jaccard
+    distances of any cluster as a sub-matrix; label-set coverage of any cluster comes
+    from XOR hashes of the record's labels restricted to it.
+    """
+
+    def __init__(self, sets, n_labels: int):
+        from stream.kernels import cooccurrence_update, jaccard
+
+        self.n = len(sets)
+        self.indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum([len(x) for x in sets], out=self.indptr[1:])
+        self.indices = (np.concatenate(sets).astype(np.int64) if self.indptr[-1]
+                        else np.zeros(0, np.int64))
+        C = np.zeros((n_labels, n_labels))
+        cooccurrence_update(C, self.indptr, self.indices)
+        self.J = jaccard(C)
+        self.keys = _label_keys(n_labels)
+        self.rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
+
+    def distance(self, labels) -> np.ndarray:
+        idx = np.asarray(labels, dtype=np.int64)
+        return 1.0 - self.J[np.ix_(idx, idx)]
+
+    def coverage(self, labels, max_classes: int) -> float:
+        if self.n == 0:
+            return 1.0
+        inside = np.zeros(self.keys.size, dtype=bool)
+        inside[np.asarray(labels, dtype=np.int64)] = True
+        keep = inside[self.indices]
+        h = np.zeros(self.n, dtype=np.int64)
+        np.bitwise_xor.at(h, self.rows[keep], self.keys[self.indices[keep]])
+        _, counts = np.unique(h, return_counts=True)
+        top = np.sort(counts)[::-1][:max_classes].sum()
+        return float(top / self.n)
+
+
 class LabelHierarchy:
     """The label clusters of iHOMER and the hierarchy that produced them."""
 
@@ -199,15 +244,16 @@ class LabelHierarchy:
             max_size = max(self.n_labels, 1)
         max_size = max(max_size, min_size)
         eps = math.sqrt(math.log(1.0 / delta) / (2.0 * n))
+        win = _Window(list(sets), self.n_labels)
         changes = []
-        changes += self._place_newcomers(sets, max_size)
-        changes += self._aggregate(sets, max_classes, merge_coverage, max_size, eps)
+        changes += self._place_newcomers(win, max_size)
+        changes += self._aggregate(win, max_classes, merge_coverage, max_size, eps)
         for leaf in list(self.leaf_ids()):
-            changes += self._maybe_split(leaf, sets, eps, tau, max_classes, coverage,
+            changes += self._maybe_split(leaf, win, eps, tau, max_classes, coverage,
                                          min_size, max_size)
         return changes
 
-    def _place_newcomers(self, sets, max_size):
+    def _place_newcomers(self, win, max_size):
         changes = []
         leaves = self.leaf_ids()
         settled = [i for i in leaves if not self.nodes[i].newcomer]
@@ -218,7 +264,7 @@ class LabelHierarchy:
                 labels = self.nodes[j].labels
                 if len(labels) >= max_size:
                     continue
-                J = jaccard_from_sets(sets, (lab,) + labels)[0, 1:]
+                J = 1.0 - win.distance((lab,) + labels)[0, 1:]
                 if J.size and J.mean() > best_j:
                     best, best_j = j, float(J.mean())
             self.nodes[i].newcomer = False
@@ -236,7 +282,7 @@ class LabelHierarchy:
         self.nodes[i].parent = None
         self.nodes[i].labels = ()
 
-    def _aggregate(self, sets, max_classes, merge_coverage, max_size, eps):
+    def _aggregate(self, win, max_classes, merge_coverage, max_size, eps):
         changes = []
         merged = True
         while merged:
@@ -248,9 +294,9 @@ class LabelHierarchy:
                 if len(node.labels) > max_size:
                     continue
                 a, b = (self.nodes[k].labels for k in kids)
-                dist = 1.0 - jaccard_from_sets(sets, a + b)
+                dist = win.distance(a + b)
                 contradicted = _split_contradicted(dist, len(a), eps)
-                covered = coverage_of(sets, node.labels, max_classes) >= merge_coverage
+                covered = win.coverage(node.labels, max_classes) >= merge_coverage
                 if contradicted or covered:
                     parts = [list(a), list(b)]
                     for k in kids:
@@ -263,14 +309,14 @@ class LabelHierarchy:
                     merged = True
         return changes
 
-    def _maybe_split(self, leaf, sets, eps, tau, max_classes, coverage, min_size, max_size):
+    def _maybe_split(self, leaf, win, eps, tau, max_classes, coverage, min_size, max_size):
         labels = self.nodes[leaf].labels
         if len(labels) <= min_size or len(labels) < 2:
             return []
-        dist = 1.0 - jaccard_from_sets(sets, labels)
         too_big = len(labels) > max_size
-        if not too_big and coverage_of(sets, labels, max_classes) >= coverage:
+        if not too_big and win.coverage(labels, max_classes) >= coverage:
             return []
+        dist = win.distance(labels)
         iu = np.triu_indices(len(labels), k=1)
         d = dist[iu]
         order = np.argsort(d, kind="stable")[::-1]
@@ -288,7 +334,7 @@ class LabelHierarchy:
                 self._attach(leaf, Node(labels=tuple(right)))]
         changes = [{"action": "split", "labels": list(labels), "into": [left, right]}]
         for k in kids:
-            changes += self._maybe_split(k, sets, eps, tau, max_classes, coverage, min_size,
+            changes += self._maybe_split(k, win, eps, tau, max_classes, coverage, min_size,
                                          max_size)
         return changes
 
@@ -306,19 +352,18 @@ def _split_contradicted(dist, n_left, eps) -> bool:
 
 def _two_sides(dist, a, b, passes: int = 5) -> np.ndarray:
     """Split labels around pivots ``a`` and ``b`` by average linkage to each side."""
-    n = dist.shape[0]
     side = np.where(dist[:, a] <= dist[:, b], 0, 1)
     side[a], side[b] = 0, 1
+    diag = np.diag(dist)
     for _ in range(passes):
-        new = side.copy()
-        for k in range(n):
-            if k in (a, b):
-                continue
-            mean = []
-            for s_ in (0, 1):
-                members = [m for m in range(n) if side[m] == s_ and m != k]
-                mean.append(dist[k, members].mean() if members else np.inf)
-            new[k] = 0 if mean[0] <= mean[1] else 1
+        means = []
+        for s_ in (0, 1):
+            member = (side == s_).astype(np.float64)
+            total = dist @ member - diag * member  # distance to the side, self excluded
+            count = member.sum() - member
+            means.append(np.where(count > 0, total / np.maximum(count, 1), np.inf))
+        new = np.where(means[0] <= means[1], 0, 1)
+        new[a], new[b] = 0, 1
         if np.array_equal(new, side):
             break
         side = new
