@@ -14,7 +14,7 @@ from river import base
 
 from learners import _ihomer_kernels as K
 from learners.label_clustering import LabelHierarchy
-from stream.batch import Batch, rows_as_csr
+from stream.batch import Batch, rows_as_csr, split_rows
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
@@ -551,7 +551,7 @@ class IHOMER(base.MultiLabelClassifier):
         y_idx = cols[order].astype(np.int64)
         y_ptr = np.zeros(Y.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=Y.shape[0]), out=y_ptr[1:])
-        y_rows = np.split(y_idx, y_ptr[1:-1])
+        y_rows = split_rows(y_ptr, y_idx)
         return y_rows, y_ptr, y_idx
 
     def warm_up(self) -> None:

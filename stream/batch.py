@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from stream.types import FeatureIndex, LabelIndex, Record
 
-__all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr"]
+__all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr", "split_rows"]
 
 
 @dataclass
@@ -70,7 +70,7 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     for x, y in records:
         k = len(x)
         cols = np.fromiter(map(pos.get, x, repeat(-1, k)), dtype=np.int64, count=k)
-        if k and cols.min() < 0:
+        if not x.keys() <= pos.keys():
             names = list(x)
             for j in np.flatnonzero(cols < 0):
                 cols[j] = features.add(names[j])
@@ -79,7 +79,7 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
         counts.append(k)
         m = len(y)
         lcols = np.fromiter(map(lpos.get, y, repeat(-1, m)), dtype=np.int64, count=m)
-        if m and lcols.min() < 0:
+        if not y.keys() <= lpos.keys():
             names = list(y)
             for j in np.flatnonzero(lcols < 0):
                 lcols[j] = labels.add(names[j])
@@ -122,6 +122,19 @@ def iter_batches(records: Iterable[Record], batch_size: int, **kwargs):
             chunk = []
     if chunk:
         yield to_batch(chunk, features=features, labels=labels, **kwargs)
+
+
+def split_rows(indptr, indices) -> list:
+    """The rows of a CSR index array as a list of views (faster than ``np.split``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [r.tolist() for r in split_rows(np.array([0, 2, 2, 3]), np.array([4, 5, 6]))]
+    [[4, 5], [], [6]]
+    """
+    bounds = np.asarray(indptr).tolist()
+    return [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def rows_as_csr(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from collections import deque
 
 import numpy as np
 
+from stream.batch import split_rows
 from stream.kernels import metric_counts
 
 __all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k", "precisions_at_k", "warm_up"]
@@ -298,8 +299,8 @@ class MultiLabelMetrics:
             w = self.window_size
             take = min(n, w)
             first = n - take  # only the last w records can still be in the window
-            t_rows = np.split(t_idx[t_ptr[first]:], t_ptr[first + 1:-1] - t_ptr[first])
-            p_rows = np.split(p_idx[p_ptr[first]:], p_ptr[first + 1:-1] - p_ptr[first])
+            t_rows = split_rows(t_ptr[first:], t_idx)
+            p_rows = split_rows(p_ptr[first:], p_idx)
             if first:  # records that pass straight through the window: add and revert
                 _, _, _, otp, ofp, ofn = metric_counts(
                     t_ptr[:first + 1], t_idx[:t_ptr[first]], p_ptr[:first + 1],
