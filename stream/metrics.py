@@ -288,6 +288,7 @@ class MultiLabelMetrics:
         n_true, n_pred, n_inter, tp, fp, fn = metric_counts(t_ptr, t_idx, p_ptr, p_idx,
                                                             n_labels, backend=self.backend)
         ex = _example_values(n_true, n_pred, n_inter, Ls)
+        self.last_example_values = ex  # per record: precision, recall, F1, Hamming, subset
         self._n_counted += n
         self._cum.add(tp, fp, fn)
         self._cum_ex += ex.sum(axis=0)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from stream.batch import split_rows
 from stream.metrics import MultiLabelMetrics, precisions_at_k, warm_up
 from stream.types import LabelIndex
 
@@ -82,6 +83,12 @@ class PrequentialEvaluator:
         Labels declared by the source, if any (they count for Hamming loss from the start).
     top_k
         ``k`` values for precision@k.
+    watch
+        Optional drift watcher, called after each scored record or batch as
+        ``watch(first_position, example_f1, true_label_rows, learner_events, label_names)``
+        (``learner_events``: what the learner's ``pop_events()`` gave); whatever it
+        returns (events with a ``position``) is kept in :attr:`events`. See
+        :class:`drift.watch.StreamWatcher`.
 
     Examples
     --------
@@ -98,7 +105,7 @@ class PrequentialEvaluator:
     """
 
     def __init__(self, learner, *, window_size: int = 1000, label_delay: int = 0,
-                 label_names: Sequence | None = None, top_k=(1, 3, 5)):
+                 label_names: Sequence | None = None, top_k=(1, 3, 5), watch=None):
         if label_delay < 0:
             raise ValueError("label_delay must be >= 0")
         self.learner = learner
@@ -115,6 +122,8 @@ class PrequentialEvaluator:
         self._dense_labels = not getattr(learner, "_sparse_labels", False)
         self._has_scores = hasattr(learner, "predict_scores_one")
         self._label_pos = self.labels._pos
+        self.watch = watch
+        self.events: list = []
 
     # -- one record ----------------------------------------------------------------------
     def predict(self, x):
@@ -144,7 +153,18 @@ class PrequentialEvaluator:
         self._pending.append((x, y, true_cols))
         while len(self._pending) > self.label_delay:
             self._learn(*self._pending.popleft())
+        if self.watch is not None:
+            inter = np.intersect1d(true_cols, pred_cols, assume_unique=True).size
+            size = true_cols.size + pred_cols.size
+            f1 = 1.0 if size == 0 else 2.0 * inter / size
+            self._watch(self.metrics.n - 1, [f1], [true_cols])
         return pred, scores
+
+    def _watch(self, first_position, example_f1, true_rows):
+        pop = getattr(self.learner, "pop_events", None)
+        learner_events = pop() if pop is not None else []
+        self.events.extend(self.watch(first_position, example_f1, true_rows, learner_events,
+                                      self.labels.keys))
 
     def process_many(self, records: list) -> None:
         """Test-then-train a list of records through the learner's compiled path.
@@ -194,6 +214,7 @@ class PrequentialEvaluator:
         p_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(prow, minlength=n), out=p_ptr[1:])
         patk = self._batch_precision_at_k(S, lmap, t_ptr, t_idx, len(labels))
+        first_position = self.metrics.n
         self.metrics.update_many(t_ptr, t_idx, p_ptr, p_idx, n_labels, patk)
         # no-change predicts the previous record's labels
         prev = np.asarray(self._nochange_cols, dtype=np.int64)
@@ -203,6 +224,9 @@ class PrequentialEvaluator:
         self._nochange_cols = np.sort(t_idx[t_ptr[n - 1]:])
         self.n_predicted += n
         self.n_learned += n
+        if self.watch is not None:
+            f1 = self.metrics.last_example_values[:, 2]
+            self._watch(first_position, f1, split_rows(t_ptr, t_idx))
 
     def _batch_precision_at_k(self, S, lmap, t_ptr, t_idx, n_cols):
         """precision@k per row from a score matrix (NaN = label unknown at that row)."""
@@ -267,7 +291,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
              label_names: Sequence | None = None, limit: int | None = None,
              report_every: int = 100, on_progress: Callable[[dict], None] | None = None,
              progress_interval: float = 0.5, top_k=(1, 3, 5),
-             batch_size: int = 256) -> PrequentialResult:
+             batch_size: int = 256, watch=None) -> PrequentialResult:
     """Run the prequential loop over ``records`` and return its :class:`PrequentialResult`.
 
     Parameters
@@ -280,6 +304,8 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
         Stop after this many records.
     report_every
         A history row every this many records (0: none).
+    watch
+        A drift watcher (see :class:`PrequentialEvaluator`); its events are returned.
     on_progress
         Called about every ``progress_interval`` seconds with ``{"records",
         "records_per_second", "example_f1"}`` (for progress bars).
@@ -302,7 +328,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     300
     """
     ev = PrequentialEvaluator(learner, window_size=window_size, label_delay=label_delay,
-                              label_names=label_names, top_k=top_k)
+                              label_names=label_names, top_k=top_k, watch=watch)
     warm_up()
     if hasattr(learner, "warm_up"):
         learner.warm_up()
@@ -356,4 +382,6 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     summary = ev.summary()
     summary["seconds"] = seconds
     summary["instances_per_second"] = n / seconds if seconds > 0 else math.nan
-    return PrequentialResult(summary=summary, history=history)
+    events = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in ev.events]
+    summary["drift_events"] = len(events)
+    return PrequentialResult(summary=summary, history=history, events=events)
