@@ -14,6 +14,7 @@ import math
 import sys
 from dataclasses import asdict, dataclass
 
+from connectors.alerts.config import AlertConfig, add_alert_arguments
 from connectors.sources import SourceSpec
 
 __all__ = ["main", "build_parser", "ReplayConfig"]
@@ -37,6 +38,9 @@ class ReplayConfig:
     report_every: int = 100
     json: bool = False
     quiet: bool = False
+    detector: str = "adwin"
+    label_drift: tuple = ("cardinality", "prevalence", "correlation")
+    alerts: AlertConfig | None = None
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -50,6 +54,14 @@ label layout:
   override that. --labels follows MEKA's sign: 6 = the first 6 attributes (or CSV
   columns) are labels, -6 = the last 6.
 
+drift and alerts:
+  The stream's per-record error is watched by --detector (ADWIN by default), the labels'
+  structure by --label-drift detectors (label cardinality, per-label prevalence, label
+  correlation), and the learner reports its own restructurings. Each detection is a drift
+  event (listed at the end, marked on metrics.png, counted in --json) and, with an
+  --alert-* option, an alert: a signed webhook, a program given the event on stdin (no
+  shell), a JSONL file or a Kafka topic, delivered in the background with a cooldown.
+
 temporal dependence:
   Many benchmark files are sorted by label, so repeating the previous record's label set
   already scores well. Every result shows that 'no-change' baseline and the learner's
@@ -60,7 +72,11 @@ examples:
   labelstream replay                                  # embedded Yeast stream, learner br
   labelstream replay data/scene/Scene-meka.arff.gz --learner cc --json
   labelstream replay data/medical/medical.arff --shuffle 1 --report out/medical
+  WEBHOOK_SECRET=whsec_... labelstream replay stream.jsonl \
+      --alert-webhook https://example.org/hooks/drift --alert-secret-env WEBHOOK_SECRET
 """
+
+LABEL_DRIFT = ("cardinality", "prevalence", "correlation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true",
                     help="print one JSON object with the final metrics instead of a table")
     rp.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    drift = rp.add_argument_group("drift detection")
+    drift.add_argument("--detector", default="adwin", metavar="SPEC",
+                       help="detector of the per-record error: NAME or "
+                            "NAME:param=value,... ('none' turns it off); one of: "
+                            + _detector_names())
+    drift.add_argument("--label-drift", default=",".join(LABEL_DRIFT), metavar="LIST",
+                       help="label-structure detectors, comma-separated from "
+                            f"{', '.join(LABEL_DRIFT)}; 'none' turns them off")
+    add_alert_arguments(rp)
     return parser
+
+
+def _detector_names() -> str:
+    from drift.detectors import DETECTORS
+
+    return ", ".join(sorted(DETECTORS))
 
 
 def _replay_config(args) -> ReplayConfig:
@@ -127,13 +158,51 @@ def _replay_config(args) -> ReplayConfig:
         value = getattr(args, name)
         if value is not None and value < 0:
             raise _UsageError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    label_drift = tuple(x.strip() for x in args.label_drift.split(",") if x.strip())
+    if label_drift in (("none",), ("off",)):
+        label_drift = ()
+    unknown = [x for x in label_drift if x not in LABEL_DRIFT]
+    if unknown:
+        raise _UsageError(f"--label-drift: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(LABEL_DRIFT)} or none")
+    try:
+        from drift.detectors import make_detector
+
+        make_detector(args.detector)
+        alerts = AlertConfig.from_args(args)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
     return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
-                        report_every=args.report_every, json=args.json, quiet=args.quiet)
+                        report_every=args.report_every, json=args.json, quiet=args.quiet,
+                        detector=args.detector, label_drift=label_drift, alerts=alerts)
 
 
 class _UsageError(Exception):
     pass
+
+
+def _drift_watch(cfg: ReplayConfig):
+    """The drift watcher for a replay, and the alert dispatcher its events go to."""
+    from drift.label_structure import (LabelCardinalityDetector, LabelCorrelationDetector,
+                                       LabelPrevalenceDetector)
+    from drift.watch import StreamWatcher
+
+    make = {"cardinality": LabelCardinalityDetector, "prevalence": LabelPrevalenceDetector,
+            "correlation": LabelCorrelationDetector}
+    watcher = StreamWatcher(cfg.detector, learner=cfg.learner,
+                            label_detectors=[make[name]() for name in cfg.label_drift])
+    dispatcher = cfg.alerts.build() if cfg.alerts is not None and cfg.alerts.enabled else None
+    if dispatcher is None:
+        return watcher, None
+
+    def watch(*args):
+        events = watcher(*args)
+        for event in events:
+            dispatcher.emit(event)
+        return events
+
+    return watch, dispatcher
 
 
 def run_replay(cfg: ReplayConfig, out=None) -> dict:
@@ -146,6 +215,7 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
 
     out = out if out is not None else sys.stdout
     learner = make_learner(cfg.learner, seed=cfg.seed)
+    watch, dispatcher = _drift_watch(cfg)
     records, name = open_source(cfg.source)
     total = None
     if isinstance(records, ShuffledSource):
@@ -159,15 +229,19 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
                           label_delay=cfg.label_delay,
                           label_names=getattr(records, "label_names", None),
                           limit=cfg.limit, report_every=cfg.report_every,
-                          on_progress=bar.update)
+                          on_progress=bar.update, watch=watch)
     finally:
         bar.close()
+        alert_stats = dispatcher.close(timeout=10.0) if dispatcher is not None else None
     summary = {"source": name, "learner": cfg.learner, "order": (
         f"shuffled (seed {cfg.source.shuffle})" if cfg.source.shuffle is not None else "file")}
     summary.update(result.summary)
     summary["window"] = cfg.window
     summary["label_delay"] = cfg.label_delay
     summary["bad_records"] = getattr(records, "n_bad", 0)
+    summary["events"] = result.events
+    if alert_stats is not None:
+        summary["alerts"] = alert_stats
     if summary["bad_records"]:
         for err in getattr(records, "bad", [])[:5]:
             print(f"labelstream: skipped malformed record: {err}", file=sys.stderr)
@@ -178,7 +252,7 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     if cfg.json:
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v)
                  for k, v in summary.items()}
-        print(json.dumps(clean), file=out)
+        print(json.dumps(clean, default=str), file=out)
     else:
         print(format_summary(summary), file=out)
     return summary
@@ -223,6 +297,16 @@ def format_summary(s: dict) -> str:
     )
     if s.get("bad_records"):
         lines.append(f"skipped {s['bad_records']} malformed records (--skip-bad)")
+    events = s.get("events") or []
+    lines.append(f"drift events: {len(events)}")
+    for e in events[:12]:
+        labels = ", ".join(map(str, e.get("labels") or ()))[:60]
+        lines.append(f"  record {e['position']:>7,}  {e['level']:<15} {e['kind']:<11} "
+                     f"{e['detector']}" + (f"  [{labels}]" if labels else ""))
+    if len(events) > 12:
+        lines.append(f"  ... {len(events) - 12} more (--json or --report for all)")
+    if s.get("alerts"):
+        lines.append(f"alerts: {s['alerts']}")
     if s.get("report"):
         lines.append(f"report   {s['report']['csv']}, metrics.json, metrics.png")
     return "\n".join(lines)

@@ -53,13 +53,20 @@ class StreamWatcher:
         ``labels_involved``, ``statistic``, ``name``), fed every record's true labels.
     warnings
         Also report the global detector's warnings.
+    improvements
+        Also report global detections where the loss *fell*. Two-sided detectors (ADWIN,
+        KSWIN, Page-Hinkley) fire on a learner that gets better, e.g. at the end of its
+        learning curve; that is not a drift anyone wants an alert for, so by default only
+        rises of the loss become events.
     """
 
     def __init__(self, detector="adwin", *, learner: str | None = None,
-                 label_detectors: Iterable = (), warnings: bool = False):
+                 label_detectors: Iterable = (), warnings: bool = False,
+                 improvements: bool = False):
         self.detector = detector
         self.learner = learner
         self.warnings = warnings
+        self.improvements = improvements
         self.monitor = ErrorDriftMonitor(detector, learner=learner)
         self.label_detectors = list(label_detectors)
         self.n_events = 0
@@ -73,7 +80,9 @@ class StreamWatcher:
             position = first_position + k
             monitor.update(1.0 - f1[k])
             if monitor.drift_detected or (self.warnings and monitor.warning_detected):
-                events.append(monitor.make_event(position))
+                event = monitor.make_event(position)
+                if self.improvements or event.details.get("direction") != "decrease":
+                    events.append(event)
             for det in self.label_detectors:
                 det.update(true_rows[k])
                 if det.drift_detected:
