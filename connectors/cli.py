@@ -232,7 +232,10 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
                           on_progress=bar.update, watch=watch)
     finally:
         bar.close()
-        alert_stats = dispatcher.close(timeout=10.0) if dispatcher is not None else None
+        alert_stats = None
+        if dispatcher is not None:
+            dispatcher.close(timeout=10.0)
+            alert_stats = dispatcher.stats
     summary = {"source": name, "learner": cfg.learner, "order": (
         f"shuffled (seed {cfg.source.shuffle})" if cfg.source.shuffle is not None else "file")}
     summary.update(result.summary)
