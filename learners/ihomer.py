@@ -554,6 +554,33 @@ class IHOMER(base.MultiLabelClassifier):
         y_rows = split_rows(y_ptr, y_idx)
         return y_rows, y_ptr, y_idx
 
+    def learn_many(self, batch: Batch) -> None:
+        """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""
+        self.predict_learn_many(batch)
+
+    def predict_many(self, batch: Batch) -> np.ndarray:
+        """Predict every row with the current model: booleans, columns as :attr:`labels_`."""
+        return self.predict_scores_many(batch)[0]
+
+    def predict_scores_many(self, batch: Batch):
+        """Predictions and scores of every row with the current model (no learning)."""
+        n = len(batch)
+        if not len(self._labels):
+            return np.zeros((n, 0), dtype=bool), np.zeros((n, 0))
+        f_map = np.asarray([self._features.get(name, -1) for name in batch.feature_names],
+                           dtype=np.int64)
+        x_ptr, x_idx, x_val = rows_as_csr(batch.X)
+        if x_idx.size:
+            mapped = f_map[x_idx]
+            keep = mapped >= 0
+            rows = np.repeat(np.arange(n), np.diff(x_ptr))[keep]
+            x_ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n), out=x_ptr[1:])
+            x_idx, x_val = mapped[keep], x_val[keep]
+        pred, score, _ = self._run(x_ptr, x_idx, x_val, np.zeros(n + 1, dtype=np.int64),
+                                   np.zeros(0, np.int64), False)
+        return pred, score
+
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels before the first record."""
         scratch = IHOMER(max_classes=2)

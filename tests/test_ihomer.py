@@ -165,3 +165,20 @@ def test_runs_the_sparse_159_label_bibtex_stream_with_bounded_memory():
     assert res.summary["instances"] == 1500
     assert res.summary["example_f1"] > res.summary["no_change_example_f1"]
     assert model.memory_usage() < 200 * 2**20
+
+
+def test_predict_many_and_learn_many_match_the_one_record_methods():
+    records = list(datasets.Yeast().take(400))
+    one, many = IHOMER(), IHOMER()
+    for x, y in records[:300]:
+        one.learn_one(x, y)
+    many.learn_many(to_batch(records[:300], sparse=True))
+    batch = to_batch(records[300:], sparse=False)
+    P, S = many.predict_scores_many(batch)
+    assert one.labels_ == many.labels_
+    for i, (x, _) in enumerate(records[300:]):
+        pred, score = one.predict_scores_one(x)
+        assert {k for k, v in pred.items() if v} == {
+            one.labels_[j] for j in np.flatnonzero(P[i])}
+        np.testing.assert_allclose(S[i], [score[k] for k in one.labels_], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(many.predict_many(batch), P)
