@@ -2,9 +2,21 @@
 
 All state lives in arrays owned by the Python object; the kernels validate nothing.
 Notation: ``D`` features, ``L`` labels, ``C`` label clusters, ``K`` label-set classes per
-cluster (class rows of cluster ``c`` are ``c*K .. c*K+K-1``), ``E = 3`` experts
-(0 = cluster hierarchy of label powersets, 1 = binary relevance, 2 = no-change). A class
-row ``r`` in use holds its labels in ``class_lab[r, :class_nlab[r]]``.
+cluster, ``E = 3`` experts (0 = cluster hierarchy of label powersets, 1 = binary relevance,
+2 = no-change). Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
+``v*K .. v*K+K-1``; ``v < C`` is cluster ``v``'s powerset, ``v = C + c`` the alternate
+powerset of cluster ``c`` (trained only while ``alt_on[c]``). A class row ``r`` in use
+holds its labels in ``class_lab[r, :class_nlab[r]]``.
+
+Local drift (per cluster): the powerset's loss ``1 - F1`` restricted to the cluster feeds
+an HDDM-A test (Frias-Blanco et al. 2015, as river's ``HDDM_A``: Hoeffding bounds on the
+mean loss before and after the cut point where ``mean + eps`` was lowest). A warning
+starts the alternate; it replaces the main powerset at a confirmed drift if it has done
+at least as well since the warning, or at any time when it is significantly better (a
+Hoeffding bound on the paired F1 difference); it is dropped after ``alt_patience``
+records. Each of these is logged in ``ev_buf`` as ``(row, cluster, code)`` with code
+1 = alternate started, 2 = alternate replaced the main learner, 3 = alternate dropped,
+4 = drift with no better alternate (the detector restarts).
 
 Per record the step (1) standardises the present features, (2) computes the binary
 relevance probabilities and each cluster's label-set softmax, both with the previous
@@ -42,6 +54,16 @@ def _f1(n_true, n_pred, inter):
     if n_true + n_pred == 0:
         return 1.0
     return 2.0 * inter / (n_true + n_pred)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _log(ev_buf, ev_count, row, cluster, code):
+    k = ev_count[0]
+    if k < ev_buf.shape[0]:
+        ev_buf[k, 0] = row
+        ev_buf[k, 1] = cluster
+        ev_buf[k, 2] = code
+    ev_count[0] = k + 1
 
 
 @njit(cache=True, nogil=True)
@@ -118,11 +140,16 @@ def step(
     expert_score, thr_grid, thr_score, fade_expert, fade_thr,
     # learning
     lr, l2, min_count,
+    # local drift: dd (C, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (C,) bool,
+    # alt_n (C,) int64, alt_sum (C,) paired F1 gain; confidences; event log
+    local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
+    ev_buf, ev_count,
     # outputs
     out_pred, out_score, out_expert,
 ):
     n = len(x_ptr) - 1
-    CK = n_clusters * K
+    NV = 2 * n_clusters            # virtual clusters: main powersets, then alternates
+    CK = NV * K
     width = 1
     for i in range(n):
         width = max(width, x_ptr[i + 1] - x_ptr[i])
@@ -132,11 +159,16 @@ def step(
     urows = np.zeros(CK, dtype=np.int64)
     pred_h = np.zeros(n_labels, dtype=np.bool_)
     marg = np.zeros(n_labels)       # label marginals under the cluster softmaxes
-    best_row = np.full(n_clusters, -1)
+    best_row = np.full(NV, -1)
     y = np.zeros(n_labels, dtype=np.bool_)
-    target = np.full(n_clusters, -1)
+    target = np.full(NV, -1)
     rec_hash = np.zeros(n_clusters, dtype=np.int64)
     rec_count = np.zeros(n_clusters, dtype=np.int64)
+    f1_main = np.zeros(n_clusters)
+    f1_alt = np.zeros(n_clusters)
+    has_main = np.zeros(n_clusters, dtype=np.bool_)
+    log_w = math.log(1.0 / warn_conf)
+    log_d = math.log(1.0 / drift_conf)
     M = cand_hash.shape[1]
     prev_idx = np.zeros(n_labels, dtype=np.int64)
     for i in range(n):
@@ -152,7 +184,7 @@ def step(
             if class_used[r]:
                 urows[n_used] = r
                 n_used += 1
-        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean,
+        _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
                  f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
                  s, p, act, best_row)
         # ---- the experts' predictions ------------------------------------------------
@@ -171,6 +203,8 @@ def step(
                 marg[l] = p[l]
         for u in range(n_used):
             r = urows[u]
+            if r >= n_clusters * K:
+                break  # alternates (sorted last) do not predict
             for q in range(class_nlab[r]):
                 marg[class_lab[r, q]] += act[r]
         for c in range(n_clusters):
@@ -232,6 +266,30 @@ def step(
         expert_score[HIER] = expert_score[HIER] * fade_expert + _f1(n_true, n_h, i_h)
         expert_score[BR] = expert_score[BR] * fade_expert + _f1(n_true, n_b, i_b)
         expert_score[NOCHANGE] = expert_score[NOCHANGE] * fade_expert + _f1(n_true, n_nc, i_nc)
+        if local_drift:
+            for c in range(n_clusters):
+                rec_count[c] = 0
+            for k in range(y_ptr[i], y_ptr[i + 1]):
+                rec_count[label_cluster[y_idx[k]]] += 1
+            for c in range(n_clusters):
+                r = best_row[c]
+                has_main[c] = r >= 0
+                if r >= 0:
+                    hit = 0
+                    for q in range(class_nlab[r]):
+                        if y[class_lab[r, q]]:
+                            hit += 1
+                    f1_main[c] = _f1(rec_count[c], class_nlab[r], hit)
+                if alt_on[c]:
+                    r = best_row[n_clusters + c]
+                    hit = 0
+                    size = 0
+                    if r >= 0:
+                        size = class_nlab[r]
+                        for q in range(size):
+                            if y[class_lab[r, q]]:
+                                hit += 1
+                    f1_alt[c] = _f1(rec_count[c], size, hit)
         # ---- learn with the statistics that include this record (as the BR learner does)
         state[0] += 1
         for k in range(k0, k1):
@@ -242,7 +300,7 @@ def step(
             f_mean[j] += delta / f_count[j]
             f_m2[j] += delta * (v - f_mean[j])
             f_sumsq[j] += v * v
-        _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean,
+        _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
                  f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
                  s, p, act, best_row)
         # ---- label-set classes: find, admit, or map the record's set per cluster --------
@@ -254,36 +312,39 @@ def step(
             c = label_cluster[l]
             rec_hash[c] ^= label_key[l]
             rec_count[c] += 1
-        for c in range(n_clusters):
-            target[c] = -1
+        for v in range(NV):
+            target[v] = -1
+            c = v % n_clusters  # the real cluster whose labels this powerset models
+            if v >= n_clusters and not alt_on[c]:
+                continue
             free = -1
-            for r in range(c * K, c * K + K):
+            for r in range(v * K, v * K + K):
                 if class_used[r]:
                     if class_hash[r] == rec_hash[c]:
-                        target[c] = r
+                        target[v] = r
                 elif free < 0:
                     free = r
-            if target[c] < 0:
+            if target[v] < 0:
                 # Misra-Gries count of the candidate set
                 h = rec_hash[c]
                 slot = -1
                 empty = -1
                 for m in range(M):
-                    if cand_count[c, m] > 0 and cand_hash[c, m] == h:
+                    if cand_count[v, m] > 0 and cand_hash[v, m] == h:
                         slot = m
                         break
-                    if cand_count[c, m] <= 0 and empty < 0:
+                    if cand_count[v, m] <= 0 and empty < 0:
                         empty = m
                 if slot >= 0:
-                    cand_count[c, slot] += 1
+                    cand_count[v, slot] += 1
                 elif empty >= 0:
                     slot = empty
-                    cand_hash[c, slot] = h
-                    cand_count[c, slot] = 1
+                    cand_hash[v, slot] = h
+                    cand_count[v, slot] = 1
                 else:
                     for m in range(M):
-                        cand_count[c, m] -= 1
-                admit = slot >= 0 and (cand_count[c, slot] >= min_count or rec_count[c] == 0)
+                        cand_count[v, m] -= 1
+                admit = slot >= 0 and (cand_count[v, slot] >= min_count or rec_count[c] == 0)
                 if admit and free >= 0:
                     class_used[free] = True
                     class_hash[free] = h
@@ -295,8 +356,8 @@ def step(
                             class_lab[free, nl] = l
                             nl += 1
                     class_nlab[free] = nl
-                    cand_count[c, slot] = 0
-                    target[c] = free
+                    cand_count[v, slot] = 0
+                    target[v] = free
                     act[free] = 0.0  # no logit yet: its gradient pulls it up
                     urows[n_used] = free
                     n_used += 1
@@ -304,7 +365,7 @@ def step(
                     # learn the set as its largest admitted non-empty subset (most frequent)
                     best_n = 0
                     best_cnt = -1.0
-                    for r in range(c * K, c * K + K):
+                    for r in range(v * K, v * K + K):
                         if not class_used[r]:
                             continue
                         size = class_nlab[r]
@@ -317,9 +378,9 @@ def step(
                                 size > best_n or (size == best_n and class_count[r] > best_cnt)):
                             best_n = size
                             best_cnt = class_count[r]
-                            target[c] = r
-            if target[c] >= 0:
-                class_count[target[c]] += 1.0
+                            target[v] = r
+            if target[v] >= 0:
+                class_count[target[v]] += 1.0
         # ---- gradients --------------------------------------------------------------
         for l in range(n_labels):
             g = p[l] - (1.0 if y[l] else 0.0)
@@ -329,7 +390,7 @@ def step(
         for u in range(n_used):
             r = urows[u]
             t = target[r // K]
-            if t < 0:  # the record teaches this cluster nothing
+            if t < 0:  # the record teaches this powerset nothing
                 act[r] = 0.0
                 continue
             g = act[r] - (1.0 if r == t else 0.0)
@@ -363,6 +424,95 @@ def step(
                     gr = act[r] + l2 * VA[a, r]
                     GVA[a, r] += gr * gr
                     VA[a, r] -= lr * gr / math.sqrt(GVA[a, r] + 1e-8)
+        # ---- local drift: HDDM-A per cluster, alternates ----------------------------
+        if local_drift:
+            for c in range(n_clusters):
+                if not has_main[c]:
+                    continue
+                loss = 1.0 - f1_main[c]
+                dd[c, 0] += 1.0
+                dd[c, 1] += loss
+                nn = dd[c, 0]
+                eps_now = math.sqrt(log_d / (2.0 * nn))
+                if dd[c, 2] == 0.0 or dd[c, 1] / nn + eps_now <= (
+                        dd[c, 3] / dd[c, 2] + math.sqrt(log_d / (2.0 * dd[c, 2]))):
+                    dd[c, 2] = nn
+                    dd[c, 3] = dd[c, 1]
+                m = nn - dd[c, 2]
+                warn = False
+                drift = False
+                if m > 0:
+                    gap = (dd[c, 1] - dd[c, 3]) / m - dd[c, 3] / dd[c, 2]
+                    scale = 0.5 * (1.0 / dd[c, 2] + 1.0 / m)
+                    drift = gap > math.sqrt(scale * log_d)
+                    warn = gap > math.sqrt(scale * log_w)
+                if alt_on[c]:
+                    alt_n[c] += 1
+                    alt_sum[c] += f1_alt[c] - f1_main[c]
+                if warn and not drift and not alt_on[c]:
+                    # start an alternate powerset for the cluster from scratch
+                    vb = (n_clusters + c) * K
+                    for r in range(vb, vb + K):
+                        class_used[r] = False
+                        class_nlab[r] = 0
+                        class_count[r] = 0.0
+                        Vb[r] = 0.0
+                        GVb[r] = 0.0
+                        for j in range(V.shape[0]):
+                            V[j, r] = 0.0
+                            GV[j, r] = 0.0
+                        for a in range(VA.shape[0]):
+                            VA[a, r] = 0.0
+                            GVA[a, r] = 0.0
+                    for mm in range(M):
+                        cand_count[n_clusters + c, mm] = 0.0
+                    alt_on[c] = True
+                    alt_n[c] = 0
+                    alt_sum[c] = 0.0
+                    _log(ev_buf, ev_count, i, c, 1)
+                if alt_on[c]:
+                    na = alt_n[c]
+                    gain = alt_sum[c] / na if na > 0 else 0.0
+                    significant = na >= 30 and gain > math.sqrt(2.0 * log_d / na)
+                    if (drift and na >= 30 and gain >= 0.0) or significant:
+                        # the alternate replaces the main powerset
+                        mb = c * K
+                        vb = (n_clusters + c) * K
+                        for q in range(K):
+                            r, ra = mb + q, vb + q
+                            class_used[r] = class_used[ra]
+                            class_hash[r] = class_hash[ra]
+                            class_count[r] = class_count[ra]
+                            class_nlab[r] = class_nlab[ra]
+                            for t in range(class_nlab[ra]):
+                                class_lab[r, t] = class_lab[ra, t]
+                            Vb[r] = Vb[ra]
+                            GVb[r] = GVb[ra]
+                            for j in range(V.shape[0]):
+                                V[j, r] = V[j, ra]
+                                GV[j, r] = GV[j, ra]
+                            for a in range(VA.shape[0]):
+                                VA[a, r] = VA[a, ra]
+                                GVA[a, r] = GVA[a, ra]
+                            class_used[ra] = False
+                        for mm in range(M):
+                            cand_hash[c, mm] = cand_hash[n_clusters + c, mm]
+                            cand_count[c, mm] = cand_count[n_clusters + c, mm]
+                        alt_on[c] = False
+                        for z in range(4):
+                            dd[c, z] = 0.0
+                        _log(ev_buf, ev_count, i, c, 2)
+                        continue
+                    if na > alt_patience:
+                        alt_on[c] = False
+                        for q in range(K):
+                            class_used[(n_clusters + c) * K + q] = False
+                        _log(ev_buf, ev_count, i, c, 3)
+                if drift:
+                    for z in range(4):
+                        dd[c, z] = 0.0
+                    if not alt_on[c]:
+                        _log(ev_buf, ev_count, i, c, 4)
         # ---- the delivered label set becomes the previous one -------------------------
         for l in range(n_labels):
             prev_mask[l] = y[l]

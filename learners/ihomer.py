@@ -56,6 +56,11 @@ class IHOMER(base.MultiLabelClassifier):
     rarer set is learned as its largest admitted subset). A record's prediction is the
     union over clusters.
 
+    **Local drift.** Each cluster's powerset is watched by an HDDM-A test on its loss
+    (``1 - F1`` over the cluster's labels); a warning grows an alternate powerset beside
+    it, which replaces the old one when significantly better (``local_drift``). Alternates
+    started, replacements and dropped alternates are reported as events.
+
     **Experts and drift.** Beside the hierarchy, a binary relevance of logistic
     regressions (threshold chosen online by example-F1) and the no-change predictor
     (the last delivered label set) run on every record. The prediction comes from the
@@ -96,6 +101,14 @@ class IHOMER(base.MultiLabelClassifier):
         Fading factor of the experts' example-F1 (closer to 1: slower to switch).
     autoregressive
         Feed the previous delivered label set to the learners.
+    local_drift
+        Watch each cluster's powerset with an HDDM-A test on its loss; a warning starts
+        an alternate powerset, which replaces the old one at a confirmed drift if it has
+        done at least as well since the warning, or whenever it is significantly better.
+    drift_confidence, warning_confidence
+        HDDM-A confidence levels of a drift and of a warning.
+    alternate_patience
+        Records after which an alternate that never replaced its cluster is dropped.
 
     Examples
     --------
@@ -120,7 +133,9 @@ class IHOMER(base.MultiLabelClassifier):
                  merge_coverage: float = 0.97, restructure_every: int = 200,
                  history: int = 1000, delta: float = 0.01, tau: float = 0.1,
                  max_cluster_share: float = 1.0, learning_rate: float = 0.05,
-                 l2: float = 1e-4, expert_fade: float = 0.995, autoregressive: bool = True):
+                 l2: float = 1e-4, expert_fade: float = 0.995, autoregressive: bool = True,
+                 local_drift: bool = True, drift_confidence: float = 0.001,
+                 warning_confidence: float = 0.005, alternate_patience: int = 2000):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -134,6 +149,12 @@ class IHOMER(base.MultiLabelClassifier):
         self.l2 = l2
         self.expert_fade = expert_fade
         self.autoregressive = autoregressive
+        self.local_drift = local_drift
+        self.drift_confidence = drift_confidence
+        self.warning_confidence = warning_confidence
+        self.alternate_patience = alternate_patience
+        if not 0.0 < drift_confidence < warning_confidence < 1.0:
+            raise ValueError("need 0 < drift_confidence < warning_confidence < 1")
         if max_classes < 2:
             raise ValueError("max_classes must be >= 2")
         if not 0.0 < coverage <= 1.0 or not 0.0 < merge_coverage <= 1.0:
@@ -157,7 +178,7 @@ class IHOMER(base.MultiLabelClassifier):
     def _unit_test_params(cls):
         yield {}
         yield {"max_classes": 4, "restructure_every": 20, "history": 50,
-               "autoregressive": False}
+               "autoregressive": False, "local_drift": False}
 
     # -- state arrays ------------------------------------------------------------------
     def _init_arrays(self):
@@ -181,7 +202,7 @@ class IHOMER(base.MultiLabelClassifier):
 
     def _alloc_classes(self, n_clusters, d, L):
         Kc = self.max_classes
-        R = max(n_clusters * Kc, 1)
+        R = max(2 * n_clusters * Kc, 1)  # each cluster's powerset, then its alternate
         self._V = np.zeros((d, R))
         self._GV = np.zeros((d, R))
         self._VA = np.zeros((L, R))
@@ -193,8 +214,15 @@ class IHOMER(base.MultiLabelClassifier):
         self._class_count = np.zeros(R)
         self._class_lab = np.zeros((R, L), dtype=np.int64)
         self._class_nlab = np.zeros(R, dtype=np.int64)
-        self._cand_hash = np.zeros((max(n_clusters, 1), 4 * Kc), dtype=np.int64)
-        self._cand_count = np.zeros((max(n_clusters, 1), 4 * Kc))
+        self._cand_hash = np.zeros((max(2 * n_clusters, 1), 4 * Kc), dtype=np.int64)
+        self._cand_count = np.zeros((max(2 * n_clusters, 1), 4 * Kc))
+        C = max(n_clusters, 1)
+        self._dd = np.zeros((C, 4))
+        self._alt_on = np.zeros(C, dtype=bool)
+        self._alt_n = np.zeros(C, dtype=np.int64)
+        self._alt_sum = np.zeros(C)
+        self._ev_buf = np.zeros((256, 3), dtype=np.int64)
+        self._ev_count = np.zeros(1, dtype=np.int64)
 
     def _ensure_capacity(self):
         d, L = len(self._features), len(self._labels)
@@ -264,7 +292,7 @@ class IHOMER(base.MultiLabelClassifier):
         d, L = self._W.shape[0], self._W.shape[1]
         keep = {name: getattr(self, name) for name in (
             "_V", "_GV", "_VA", "_GVA", "_Vb", "_GVb", "_class_hash", "_class_used",
-            "_class_count", "_class_lab", "_class_nlab", "_cand_hash", "_cand_count")}
+            "_class_count", "_class_lab", "_class_nlab", "_cand_hash", "_cand_count", "_dd")}
         self._alloc_classes(len(leaves), d, L)
         for new_i, c in enumerate(leaves):
             for lab in c:
@@ -282,6 +310,7 @@ class IHOMER(base.MultiLabelClassifier):
             self._class_lab[dst] = keep["_class_lab"][src]
             self._cand_hash[new_i] = keep["_cand_hash"][old_i]
             self._cand_count[new_i] = keep["_cand_count"][old_i]
+            self._dd[new_i] = keep["_dd"][old_i]  # alternates are not carried over
         self._clusters = leaves
 
     def _restructure(self):
@@ -380,8 +409,30 @@ class IHOMER(base.MultiLabelClassifier):
                self._label_key, self._prev, self._expert_score, self._thr_grid,
                self._thr_score, float(self.expert_fade), self.THRESHOLD_FADE,
                float(self.learning_rate), float(self.l2), float(self.min_count),
+               bool(self.local_drift), self._dd, self._alt_on, self._alt_n, self._alt_sum,
+               float(self.warning_confidence), float(self.drift_confidence),
+               int(self.alternate_patience), self._ev_buf, self._ev_count,
                out_pred, out_score, out_expert)
+        if self._ev_count[0]:
+            self._collect_local_events()
         return out_pred, out_score, out_expert
+
+    _LOCAL_CODES = {1: ("warning", "alternate started"),
+                    2: ("replacement", "alternate replaced the cluster's learner"),
+                    3: ("warning", "alternate dropped"),
+                    4: ("drift", "drift with no better alternate")}
+
+    def _collect_local_events(self):
+        names = self._labels.keys
+        count = int(min(self._ev_count[0], self._ev_buf.shape[0]))
+        for row, cluster, code in self._ev_buf[:count].tolist():
+            kind, action = self._LOCAL_CODES[code]
+            labels = self._clusters[cluster] if cluster < len(self._clusters) else ()
+            self._events.append({"kind": kind, "action": action,
+                                 "position": self._n + row,
+                                 "labels": [names[c] for c in labels],
+                                 "cluster": int(cluster)})
+        self._ev_count[0] = 0
 
     def _after_learning(self, y_rows, experts):
         for cols in y_rows:

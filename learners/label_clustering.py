@@ -16,9 +16,9 @@ the recent records:
   two true groups many labels are equally far from both pivots). Clusters never go
   below ``min_size`` labels (the typical number of labels per record).
 * **Aggregate.** Two sibling leaves merge back into their parent when the split no
-  longer holds: some label of one is closer to a label of the other, by more than
-  ``eps``, than the two farthest labels inside either part (the label correlations that
-  justified the split have changed); or when their union is covered again to
+  longer holds: some label is closer on average to the other part than to its own, by
+  more than ``eps`` (the label correlations that justified the split have changed); or
+  when their union is covered again to
   ``merge_coverage``. Merges cascade upwards, and the next split test rebuilds the
   affected part of the hierarchy from current correlations.
 * **New labels** start as singleton leaves under the root and, at the next update, join
@@ -340,14 +340,23 @@ class LabelHierarchy:
 
 
 def _split_contradicted(dist, n_left, eps) -> bool:
-    """A cross pair closer, by more than eps, than the farthest pair inside a part."""
-    left, right = slice(0, n_left), slice(n_left, dist.shape[0])
-    cross = dist[left, right]
-    within = [dist[left, left], dist[right, right]]
-    widest = max((w.max() for w in within if w.shape[0] > 1), default=None)
-    if widest is None or cross.size == 0:
-        return False
-    return bool(cross.min() + eps < widest)
+    """Some label is closer on average to the other part than to its own, by > eps.
+
+    The split was made by average linkage; it no longer holds when, on current data, a
+    label of either part would clearly (beyond the Hoeffding margin) join the other one.
+    A part with a single label has no average of its own and is judged from the other.
+    """
+    n = dist.shape[0]
+    side = np.zeros(n, dtype=np.int64)
+    side[n_left:] = 1
+    for k in range(n):
+        own = [m for m in range(n) if side[m] == side[k] and m != k]
+        other = [m for m in range(n) if side[m] != side[k]]
+        if not own or not other:
+            continue
+        if dist[k, other].mean() + eps < dist[k, own].mean():
+            return True
+    return False
 
 
 def _two_sides(dist, a, b, passes: int = 5) -> np.ndarray:
