@@ -2,8 +2,9 @@
 
 All state lives in arrays owned by the Python object; the kernels validate nothing.
 Notation: ``D`` features, ``L`` labels, ``C`` label clusters, ``K`` label-set classes per
-cluster, ``E = 3`` experts (0 = cluster hierarchy of label powersets, 1 = binary relevance,
-2 = no-change). Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
+cluster, ``R`` learning rates of binary relevance, ``R + 2`` experts (0 = cluster
+hierarchy of label powersets, ``1 + k`` = binary relevance at rate ``k``, ``R + 1`` =
+no-change). Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
 ``v*K .. v*K+K-1``; ``v < C`` is cluster ``v``'s powerset, ``v = C + c`` the alternate
 powerset of cluster ``c`` (trained only while ``alt_on[c]``). A class row ``r`` in use
 holds its labels in ``class_lab[r, :class_nlab[r]]``.
@@ -37,8 +38,7 @@ from numba import njit
 
 from learners._logistic_kernels import _standardise
 
-N_EXPERTS = 3
-HIER, BR, NOCHANGE = 0, 1, 2
+HIER = 0  # expert 0; binary relevance at rate k is expert 1 + k; no-change is the last
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -70,9 +70,11 @@ def _log(ev_buf, ev_count, row, cluster, code):
 def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean, f_m2,
              f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar, s, p, act,
              best_row):
-    """Binary relevance probabilities ``p`` and per-cluster class softmaxes ``act``."""
-    for l in range(n_labels):
-        p[l] = b[l]
+    """Binary relevance probabilities ``p`` (one row per rate) and class softmaxes ``act``."""
+    R = p.shape[0]
+    for k in range(R):
+        for l in range(n_labels):
+            p[k, l] = b[k, l]
     for u in range(n_used):
         r = urows[u]
         act[r] = Vb[r]
@@ -81,20 +83,23 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_m
         sj = _standardise(j, x_val[k], center, f_count, f_mean, f_m2, f_sumsq, n_total)
         s[k - k0] = sj
         if sj != 0.0:
-            for l in range(n_labels):
-                p[l] += W[j, l] * sj
+            for kr in range(R):
+                for l in range(n_labels):
+                    p[kr, l] += W[kr, j, l] * sj
             for u in range(n_used):
                 r = urows[u]
                 act[r] += V[j, r] * sj
     for q in range(n_ar):
         a = prev_idx[q]
-        for l in range(n_labels):
-            p[l] += A[a, l]
+        for kr in range(R):
+            for l in range(n_labels):
+                p[kr, l] += A[kr, a, l]
         for u in range(n_used):
             r = urows[u]
             act[r] += VA[a, r]
-    for l in range(n_labels):
-        p[l] = _sigmoid(p[l])
+    for kr in range(R):
+        for l in range(n_labels):
+            p[kr, l] = _sigmoid(p[kr, l])
     for c in range(n_clusters):
         best_row[c] = -1
     # softmax per cluster (rows of a cluster are contiguous, urows is sorted)
@@ -124,8 +129,9 @@ def step(
     x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, K, use_ar,
     # feature statistics: f_count, f_mean, f_m2, f_sumsq, state[0] = records seen
     center, f_count, f_mean, f_m2, f_sumsq, state,
-    # binary relevance: W (D, L), A (L, L) autoregressive, b (L) and AdaGrad sums
-    W, GW, A, GA, b, Gb,
+    # binary relevance at R rates: W (R, D, L), A (R, L, L) autoregressive, b (R, L),
+    # AdaGrad sums, br_lr (R,) learning rates
+    W, GW, A, GA, b, Gb, br_lr,
     # label-set classes: V (D, C*K), VA (L, C*K), Vb (C*K), AdaGrad sums
     V, GV, VA, GVA, Vb, GVb,
     # class tables: class_hash (C*K,) int64, class_used (C*K,) bool, class_count (C*K,),
@@ -136,7 +142,7 @@ def step(
     label_cluster, label_key,
     # previous delivered label set (prev_mask (L,) bool)
     prev_mask,
-    # expert and threshold selection
+    # expert and threshold selection: expert_score (R + 2,), thr_score (R, G)
     expert_score, thr_grid, thr_score, fade_expert, fade_thr,
     # learning
     lr, l2, min_count,
@@ -154,7 +160,10 @@ def step(
     for i in range(n):
         width = max(width, x_ptr[i + 1] - x_ptr[i])
     s = np.zeros(width)
-    p = np.zeros(n_labels)          # binary relevance probabilities, then gradients
+    R = W.shape[0]
+    NOCHANGE = R + 1
+    p = np.zeros((R, n_labels))     # binary relevance probabilities, then gradients
+    thr = np.zeros(R)
     act = np.zeros(CK)              # class logits -> probabilities, then gradients
     urows = np.zeros(CK, dtype=np.int64)
     pred_h = np.zeros(n_labels, dtype=np.bool_)
@@ -188,19 +197,20 @@ def step(
                  f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
                  s, p, act, best_row)
         # ---- the experts' predictions ------------------------------------------------
-        bt = 0
-        for c in range(len(thr_grid)):
-            if thr_score[c] > thr_score[bt]:
-                bt = c
-        thr = thr_grid[bt] if state[0] > 0 else 0.35
+        for kr in range(R):
+            bt = 0
+            for c in range(len(thr_grid)):
+                if thr_score[kr, c] > thr_score[kr, bt]:
+                    bt = c
+            thr[kr] = thr_grid[bt] if state[0] > 0 else 0.35
         for l in range(n_labels):
             c = label_cluster[l]
             if best_row[c] >= 0:
                 pred_h[l] = False
                 marg[l] = 0.0
             else:  # a cluster with no label set admitted yet: binary relevance decides
-                pred_h[l] = p[l] > thr
-                marg[l] = p[l]
+                pred_h[l] = p[0, l] > thr[0]
+                marg[l] = p[0, l]
         for u in range(n_used):
             r = urows[u]
             if r >= n_clusters * K:
@@ -213,7 +223,7 @@ def step(
                 for q in range(class_nlab[r]):
                     pred_h[class_lab[r, q]] = True
         ex = 0
-        for e in range(1, N_EXPERTS):
+        for e in range(1, R + 2):
             if expert_score[e] > expert_score[ex]:
                 ex = e
         out_expert[i] = ex
@@ -221,12 +231,12 @@ def step(
             if ex == HIER:
                 out_pred[i, l] = pred_h[l]
                 out_score[i, l] = marg[l]
-            elif ex == BR:
-                out_pred[i, l] = p[l] > thr
-                out_score[i, l] = p[l]
-            else:
+            elif ex == NOCHANGE:
                 out_pred[i, l] = prev_mask[l]
                 out_score[i, l] = 1.0 if prev_mask[l] else 0.0
+            else:
+                out_pred[i, l] = p[ex - 1, l] > thr[ex - 1]
+                out_score[i, l] = p[ex - 1, l]
         if not learn:
             continue
         # ---- score the experts and thresholds on this record (before learning it) ----
@@ -239,8 +249,6 @@ def step(
         i_h = 0
         n_nc = 0
         i_nc = 0
-        n_b = 0
-        i_b = 0
         for l in range(n_labels):
             if pred_h[l]:
                 n_h += 1
@@ -250,21 +258,25 @@ def step(
                 n_nc += 1
                 if y[l]:
                     i_nc += 1
-            if p[l] > thr:
-                n_b += 1
-                if y[l]:
-                    i_b += 1
-        for c in range(len(thr_grid)):
-            n_p = 0
-            i_p = 0
+        for kr in range(R):
+            n_b = 0
+            i_b = 0
             for l in range(n_labels):
-                if p[l] > thr_grid[c]:
-                    n_p += 1
+                if p[kr, l] > thr[kr]:
+                    n_b += 1
                     if y[l]:
-                        i_p += 1
-            thr_score[c] = thr_score[c] * fade_thr + _f1(n_true, n_p, i_p)
+                        i_b += 1
+            expert_score[1 + kr] = expert_score[1 + kr] * fade_expert + _f1(n_true, n_b, i_b)
+            for c in range(len(thr_grid)):
+                n_p = 0
+                i_p = 0
+                for l in range(n_labels):
+                    if p[kr, l] > thr_grid[c]:
+                        n_p += 1
+                        if y[l]:
+                            i_p += 1
+                thr_score[kr, c] = thr_score[kr, c] * fade_thr + _f1(n_true, n_p, i_p)
         expert_score[HIER] = expert_score[HIER] * fade_expert + _f1(n_true, n_h, i_h)
-        expert_score[BR] = expert_score[BR] * fade_expert + _f1(n_true, n_b, i_b)
         expert_score[NOCHANGE] = expert_score[NOCHANGE] * fade_expert + _f1(n_true, n_nc, i_nc)
         if local_drift:
             for c in range(n_clusters):
@@ -382,11 +394,12 @@ def step(
             if target[v] >= 0:
                 class_count[target[v]] += 1.0
         # ---- gradients --------------------------------------------------------------
-        for l in range(n_labels):
-            g = p[l] - (1.0 if y[l] else 0.0)
-            p[l] = g
-            Gb[l] += g * g
-            b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)
+        for kr in range(R):
+            for l in range(n_labels):
+                g = p[kr, l] - (1.0 if y[l] else 0.0)
+                p[kr, l] = g
+                Gb[kr, l] += g * g
+                b[kr, l] -= br_lr[kr] * g / math.sqrt(Gb[kr, l] + 1e-8)
         for u in range(n_used):
             r = urows[u]
             t = target[r // K]
@@ -402,10 +415,12 @@ def step(
             if sj == 0.0:
                 continue
             j = x_idx[k]
-            for l in range(n_labels):
-                gr = p[l] * sj + l2 * W[j, l]
-                GW[j, l] += gr * gr
-                W[j, l] -= lr * gr / math.sqrt(GW[j, l] + 1e-8)
+            for kr in range(R):
+                rate = br_lr[kr]
+                for l in range(n_labels):
+                    gr = p[kr, l] * sj + l2 * W[kr, j, l]
+                    GW[kr, j, l] += gr * gr
+                    W[kr, j, l] -= rate * gr / math.sqrt(GW[kr, j, l] + 1e-8)
             for u in range(n_used):
                 r = urows[u]
                 if act[r] != 0.0:
@@ -414,10 +429,12 @@ def step(
                     V[j, r] -= lr * gr / math.sqrt(GV[j, r] + 1e-8)
         for q in range(n_ar):
             a = prev_idx[q]
-            for l in range(n_labels):
-                gr = p[l] + l2 * A[a, l]
-                GA[a, l] += gr * gr
-                A[a, l] -= lr * gr / math.sqrt(GA[a, l] + 1e-8)
+            for kr in range(R):
+                rate = br_lr[kr]
+                for l in range(n_labels):
+                    gr = p[kr, l] + l2 * A[kr, a, l]
+                    GA[kr, a, l] += gr * gr
+                    A[kr, a, l] -= rate * gr / math.sqrt(GA[kr, a, l] + 1e-8)
             for u in range(n_used):
                 r = urows[u]
                 if act[r] != 0.0:

@@ -19,7 +19,6 @@ from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
 
-EXPERT_NAMES = ("hierarchy", "binary_relevance", "no_change")
 
 
 def _label_key(col: int) -> int:
@@ -101,6 +100,10 @@ class IHOMER(base.MultiLabelClassifier):
         Fading factor of the experts' example-F1 (closer to 1: slower to switch).
     autoregressive
         Feed the previous delivered label set to the learners.
+    fast_learning_rate
+        A second binary relevance learning at this (faster) rate runs as one more expert
+        (``None``: none). Streams differ in how fast they reward learning; the expert
+        choice picks the rate each stream wants.
     local_drift
         Watch each cluster's powerset with an HDDM-A test on its loss; a warning starts
         an alternate powerset, which replaces the old one at a confirmed drift if it has
@@ -134,6 +137,7 @@ class IHOMER(base.MultiLabelClassifier):
                  history: int = 1000, delta: float = 0.01, tau: float = 0.1,
                  max_cluster_share: float = 1.0, learning_rate: float = 0.05,
                  l2: float = 1e-4, expert_fade: float = 0.995, autoregressive: bool = True,
+                 fast_learning_rate: float | None = 0.15,
                  local_drift: bool = True, drift_confidence: float = 0.001,
                  warning_confidence: float = 0.005, alternate_patience: int = 2000):
         self.max_classes = max_classes
@@ -149,6 +153,7 @@ class IHOMER(base.MultiLabelClassifier):
         self.l2 = l2
         self.expert_fade = expert_fade
         self.autoregressive = autoregressive
+        self.fast_learning_rate = fast_learning_rate
         self.local_drift = local_drift
         self.drift_confidence = drift_confidence
         self.warning_confidence = warning_confidence
@@ -181,24 +186,39 @@ class IHOMER(base.MultiLabelClassifier):
                "autoregressive": False, "local_drift": False}
 
     # -- state arrays ------------------------------------------------------------------
+    @property
+    def _br_rates(self) -> tuple:
+        rates = (float(self.learning_rate),)
+        if self.fast_learning_rate is not None:
+            rates += (float(self.fast_learning_rate),)
+        return rates
+
+    @property
+    def expert_names(self) -> tuple:
+        """Names of the experts, in the order of :attr:`expert_usage`."""
+        br = ["binary_relevance"] + [f"binary_relevance_lr{r:g}" for r in self._br_rates[1:]]
+        return ("hierarchy", *br, "no_change")
+
     def _init_arrays(self):
         d, L, Kc = 16, 4, self.max_classes
+        R = len(self._br_rates)
+        self._br_lr = np.asarray(self._br_rates)
         self._f = np.zeros((4, d))  # count, mean, m2, sumsq
         self._state = np.zeros(1)
-        self._W = np.zeros((d, L))
-        self._GW = np.zeros((d, L))
-        self._A = np.zeros((L, L))
-        self._GA = np.zeros((L, L))
-        self._b = np.zeros(L)
-        self._Gb = np.zeros(L)
+        self._W = np.zeros((R, d, L))
+        self._GW = np.zeros((R, d, L))
+        self._A = np.zeros((R, L, L))
+        self._GA = np.zeros((R, L, L))
+        self._b = np.zeros((R, L))
+        self._Gb = np.zeros((R, L))
         self._label_cluster = np.zeros(L, dtype=np.int64)
         self._label_key = np.zeros(L, dtype=np.int64)
         self._prev = np.zeros(L, dtype=bool)
-        self._expert_score = np.zeros(K.N_EXPERTS)
+        self._expert_score = np.zeros(R + 2)
         self._thr_grid = np.asarray(self.THRESHOLD_GRID)
-        self._thr_score = np.zeros(self._thr_grid.size)
+        self._thr_score = np.zeros((R, self._thr_grid.size))
         self._alloc_classes(0, d, L)
-        self._n_expert_used = np.zeros(K.N_EXPERTS, dtype=np.int64)
+        self._n_expert_used = np.zeros(R + 2, dtype=np.int64)
 
     def _alloc_classes(self, n_clusters, d, L):
         Kc = self.max_classes
@@ -226,14 +246,17 @@ class IHOMER(base.MultiLabelClassifier):
 
     def _ensure_capacity(self):
         d, L = len(self._features), len(self._labels)
-        if d <= self._W.shape[0] and L <= self._W.shape[1]:
+        R = self._W.shape[0]
+        if d <= self._W.shape[1] and L <= self._W.shape[2]:
             return
         self._f = _grown(self._f, (4, d))
         for name in ("_W", "_GW"):
-            setattr(self, name, _grown(getattr(self, name), (d, L)))
+            setattr(self, name, _grown(getattr(self, name), (R, d, L)))
         for name in ("_A", "_GA"):
-            setattr(self, name, _grown(getattr(self, name), (L, L)))
-        for name in ("_b", "_Gb", "_label_cluster", "_label_key", "_prev"):
+            setattr(self, name, _grown(getattr(self, name), (R, L, L)))
+        for name in ("_b", "_Gb"):
+            setattr(self, name, _grown(getattr(self, name), (R, L)))
+        for name in ("_label_cluster", "_label_key", "_prev"):
             setattr(self, name, _grown(getattr(self, name), (L,)))
         R = self._V.shape[1]
         for name in ("_V", "_GV"):
@@ -258,7 +281,7 @@ class IHOMER(base.MultiLabelClassifier):
         prior = np.log(1.0 / (self._n + 1.0)) if self._n else 0.0
         for col in range(cols_before, L):
             self._label_key[col] = _label_key(col)
-            self._b[col] = prior
+            self._b[:, col] = prior
         self._hierarchy.add_labels(L)
         self._apply_clusters(self._hierarchy.leaves(), new_labels=range(cols_before, L))
 
@@ -289,7 +312,7 @@ class IHOMER(base.MultiLabelClassifier):
                     self._label_cluster[lab] = i
             self._clusters = leaves
             return
-        d, L = self._W.shape[0], self._W.shape[1]
+        d, L = self._W.shape[1], self._W.shape[2]
         keep = {name: getattr(self, name) for name in (
             "_V", "_GV", "_VA", "_GVA", "_Vb", "_GVb", "_class_hash", "_class_used",
             "_class_count", "_class_lab", "_class_nlab", "_cand_hash", "_cand_count", "_dd")}
@@ -348,7 +371,7 @@ class IHOMER(base.MultiLabelClassifier):
     @property
     def expert_usage(self) -> dict:
         """How many learned records each expert was the one chosen for."""
-        return dict(zip(EXPERT_NAMES, self._n_expert_used.tolist()))
+        return dict(zip(self.expert_names, self._n_expert_used.tolist()))
 
     def memory_usage(self) -> int:
         """Bytes held by the model's arrays."""
@@ -403,6 +426,7 @@ class IHOMER(base.MultiLabelClassifier):
         K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, max(len(self._clusters), 1),
                self.max_classes, bool(self.autoregressive), center, f[0], f[1], f[2], f[3],
                self._state, self._W, self._GW, self._A, self._GA, self._b, self._Gb,
+               self._br_lr,
                self._V, self._GV, self._VA, self._GVA, self._Vb, self._GVb,
                self._class_hash, self._class_used, self._class_count, self._class_lab,
                self._class_nlab, self._cand_hash, self._cand_count, self._label_cluster,
