@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from connectors.alerts.config import AlertConfig, add_alert_arguments
 from connectors.sources import SourceSpec

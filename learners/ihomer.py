@@ -200,7 +200,7 @@ class IHOMER(base.MultiLabelClassifier):
         return ("hierarchy", *br, "no_change")
 
     def _init_arrays(self):
-        d, L, Kc = 16, 4, self.max_classes
+        d, L = 16, 4
         R = len(self._br_rates)
         self._br_lr = np.asarray(self._br_rates)
         self._f = np.zeros((4, d))  # count, mean, m2, sumsq

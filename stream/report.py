@@ -83,7 +83,7 @@ def _plot(path, history, events, title):
         ax.plot(xs, [math.nan if v is None else v for v in base], linestyle="--",
                 color="grey", label="example f1, no-change baseline", linewidth=1.2)
     for i, event in enumerate(events):
-        pos = event.get("position") if isinstance(event, dict) else getattr(event, "position")
+        pos = event.get("position") if isinstance(event, dict) else event.position
         ax.axvline(pos, color="crimson", alpha=0.5, linewidth=1,
                    label="drift event" if i == 0 else None)
     window = history[-1].get("window_size") if history else None

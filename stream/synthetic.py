@@ -105,8 +105,9 @@ class Drift:
 
     Examples
     --------
-    >>> Drift(5000, kind="gradual", width=1000)
-    Drift(position=5000, kind='gradual', target='p_y_given_x', width=1000, duration=None, labels=None)
+    >>> Drift(5000, kind="gradual", width=1000)  # doctest: +NORMALIZE_WHITESPACE
+    Drift(position=5000, kind='gradual', target='p_y_given_x', width=1000,
+          duration=None, labels=None)
     """
 
     position: int

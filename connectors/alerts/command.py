@@ -16,7 +16,7 @@ Examples
 >>> CommandHook("notify-send drift")
 Traceback (most recent call last):
 ...
-TypeError: argv must be a list of arguments, not a string: no shell is used (split it with shlex.split)
+TypeError: argv must be a list of arguments, not a string: no shell is used ...
 """
 
 from __future__ import annotations

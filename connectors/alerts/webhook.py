@@ -72,7 +72,7 @@ def load_secret(secret: str | bytes | None = None, secret_env: str | None = None
     >>> load_secret(secret_env="LABELSTREAM_DOCTEST_UNSET")
     Traceback (most recent call last):
     ...
-    ValueError: environment variable LABELSTREAM_DOCTEST_UNSET (the webhook secret) is not set or empty
+    ValueError: environment variable LABELSTREAM_DOCTEST_UNSET (the webhook secret) ...
     """
     given = [s is not None for s in (secret, secret_env, secret_file)]
     if sum(given) > 1:
