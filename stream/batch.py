@@ -8,7 +8,6 @@ a dense boolean matrix whose columns follow ``label_names``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -66,28 +65,26 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     labels = LabelIndex() if labels is None else labels
     pos = features._pos
     lpos = labels._pos
-    col_parts, val_parts, counts, label_rows = [], [], [], []
+    cols_all: list = []
+    vals_all: list = []
+    counts: list = []
+    label_cols: list = []
+    label_counts: list = []
     for x, y in records:
-        k = len(x)
-        cols = np.fromiter(map(pos.get, x, repeat(-1, k)), dtype=np.int64, count=k)
         if not x.keys() <= pos.keys():
-            names = list(x)
-            for j in np.flatnonzero(cols < 0):
-                cols[j] = features.add(names[j])
-        col_parts.append(cols)
-        val_parts.append(np.fromiter(x.values(), dtype=np.float64, count=k))
-        counts.append(k)
-        m = len(y)
-        lcols = np.fromiter(map(lpos.get, y, repeat(-1, m)), dtype=np.int64, count=m)
+            for name in x:
+                features.add(name)
+        cols_all.extend(map(pos.__getitem__, x))
+        vals_all.extend(x.values())
+        counts.append(len(x))
         if not y.keys() <= lpos.keys():
-            names = list(y)
-            for j in np.flatnonzero(lcols < 0):
-                lcols[j] = labels.add(names[j])
-        on = np.fromiter(y.values(), dtype=bool, count=m)
-        label_rows.append(lcols[on])
+            labels.observe(y)
+        on = [lpos[label] for label, v in y.items() if v]
+        label_cols.extend(on)
+        label_counts.append(len(on))
     n, d, L = len(counts), len(features), len(labels)
-    cols = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int64)
-    vals = np.concatenate(val_parts) if val_parts else np.zeros(0)
+    cols = np.array(cols_all, dtype=np.int64)
+    vals = np.array(vals_all, dtype=np.float64)
     rows = np.repeat(np.arange(n), counts)
     if sparse:
         indptr = np.zeros(n + 1, dtype=np.int64)
@@ -97,9 +94,8 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
         X = np.full((n, d), np.nan)
         X[rows, cols] = vals
     Y = np.zeros((n, L), dtype=bool)
-    if label_rows:
-        lens = [r.size for r in label_rows]
-        Y[np.repeat(np.arange(n), lens), np.concatenate(label_rows)] = True
+    if label_cols:
+        Y[np.repeat(np.arange(n), label_counts), label_cols] = True
     return Batch(X, Y, features.keys, labels.keys)
 
 
