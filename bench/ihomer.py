@@ -106,7 +106,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--streams", nargs="+", default=list(BAR), choices=list(BAR) + list(EXTRA))
-    p.add_argument("--baselines", nargs="+", default=["br", "no-change"])
+    p.add_argument("--baselines", nargs="*", default=["br", "no-change"],
+                   help="learners to compare with (none: iHOMER alone, e.g. for timing)")
     p.add_argument("--shuffled-too", action="store_true",
                    help="also run every stream shuffled with seed 1")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
