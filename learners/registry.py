@@ -37,6 +37,12 @@ def _ihomer(seed):
     return IHOMER()
 
 
+def _mlht(seed):
+    from learners.ml_tree import MultiLabelHoeffdingTree
+
+    return MultiLabelHoeffdingTree()
+
+
 def _br_ht(seed):
     from river import tree
 
@@ -68,6 +74,7 @@ LEARNERS: dict[str, LearnerSpec] = {
                       _br),
     "ihomer": LearnerSpec("iHOMER: label-cluster hierarchy of label powersets, binary "
                           "relevance and no-change, chosen online (numba)", _ihomer),
+    "mlht": LearnerSpec("multi-label Hoeffding tree (label-entropy splits, numba)", _mlht),
     "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
                          _br_ht),
     "cc": LearnerSpec("classifier chain of river logistic regressions", _cc),
