@@ -7,14 +7,13 @@ bar of labelstream's benchmark table rather than fidelity to the authors' draft 
 from __future__ import annotations
 
 from collections import deque
-from itertools import repeat
-
 import numpy as np
 from river import base
 
 from learners import _ihomer_kernels as K
 from learners.label_clustering import LabelHierarchy
-from stream.batch import Batch, rows_as_csr, split_rows
+from stream.batch import (Batch, csr_row_slice, label_csr, rows_as_csr, split_rows,
+                          stack_padded)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
@@ -379,20 +378,7 @@ class IHOMER(base.MultiLabelClassifier):
 
     # -- encoding ----------------------------------------------------------------------
     def _encode_x(self, x: dict, grow: bool):
-        n = len(x)
-        pos = self._features._pos
-        idx = np.fromiter(map(pos.get, x, repeat(-1, n)), dtype=np.int64, count=n)
-        val = np.fromiter(x.values(), dtype=np.float64, count=n)
-        unknown = idx < 0
-        if unknown.any():
-            if grow:
-                names = list(x)
-                for k in np.flatnonzero(unknown):
-                    idx[k] = self._features.add(names[k])
-            else:
-                keep = ~unknown
-                idx, val = idx[keep], val[keep]
-        return idx, val
+        return self._features.encode(x, grow=grow)
 
     def _probe_density(self, x_ptr, x_idx):
         """Count the first records' non-zeros; after ``PROBE_RECORDS`` learned records
@@ -468,9 +454,6 @@ class IHOMER(base.MultiLabelClassifier):
         np.add.at(self._n_expert_used, experts, 1)
 
     # -- river API ---------------------------------------------------------------------
-    def _new_label_order(self, names):
-        return sorted(names, key=lambda n: (type(n).__name__, str(n)))
-
     def learn_one(self, x, y):
         idx, val = self._encode_x(x, grow=True)
         before = len(self._labels)
@@ -483,7 +466,7 @@ class IHOMER(base.MultiLabelClassifier):
                     self._named.pop(lab, None)
                 else:
                     self._named.setdefault(lab)
-        for lab in self._new_label_order(fresh):
+        for lab in LabelIndex.arrival_order(fresh):
             self._labels.add(lab)
         cols = self._labels.positions(y, grow=False)
         self._ensure_capacity()
@@ -564,19 +547,20 @@ class IHOMER(base.MultiLabelClassifier):
                 # as learn_one does: predict the row with the labels known so far, then
                 # register its new labels, then learn it
                 one = slice(row, row + 1)
-                pred, score, _ = self._run(*self._rows(x_ptr, x_idx, x_val, one),
+                pred, score, _ = self._run(*csr_row_slice(x_ptr, x_idx, x_val, one),
                                            np.zeros(2, np.int64), np.zeros(0, np.int64),
                                            False)
                 before = len(self._labels)
                 by_name = {batch.label_names[j]: j for j in arriving}
-                for name in self._new_label_order(list(by_name)):
+                for name in LabelIndex.arrival_order(list(by_name)):
                     l_map[by_name[name]] = self._labels.add(name)
                     del first_row[by_name[name]]
                     self._named.pop(name, None)
                 self._ensure_capacity()
                 self._register_labels(before)
-                y_rows, y_ptr, y_idx = self._label_rows(Y[one], l_map)
-                _, _, experts = self._run(*self._rows(x_ptr, x_idx, x_val, one), y_ptr,
+                y_ptr, y_idx = label_csr(Y[one], l_map)
+                y_rows = split_rows(y_ptr, y_idx)
+                _, _, experts = self._run(*csr_row_slice(x_ptr, x_idx, x_val, one), y_ptr,
                                           y_idx, True)
                 preds.append(pred)
                 scores.append(score)
@@ -589,9 +573,10 @@ class IHOMER(base.MultiLabelClassifier):
             end = min(end, row + to_restructure)
             if self._center is None and self._n < self.PROBE_RECORDS:
                 end = min(end, row + self.PROBE_RECORDS - self._n)
-            y_rows, y_ptr, y_idx = self._label_rows(Y[row:end], l_map)
+            y_ptr, y_idx = label_csr(Y[row:end], l_map)
+            y_rows = split_rows(y_ptr, y_idx)
             self._ensure_capacity()
-            pred, score, experts = self._run(*self._rows(x_ptr, x_idx, x_val,
+            pred, score, experts = self._run(*csr_row_slice(x_ptr, x_idx, x_val,
                                                          slice(row, end)),
                                              y_ptr, y_idx, True)
             preds.append(pred)
@@ -602,32 +587,9 @@ class IHOMER(base.MultiLabelClassifier):
             if name not in self._labels:
                 self._named.setdefault(name)
         L = len(self._labels)
-        P = np.zeros((n, L), dtype=bool)
-        S = np.full((n, L), np.nan)  # NaN: the label was not known yet at that record
-        r0 = 0
-        for p, s in zip(preds, scores):
-            P[r0:r0 + p.shape[0], :p.shape[1]] = p
-            S[r0:r0 + s.shape[0], :s.shape[1]] = s
-            r0 += p.shape[0]
-        return P, S
-
-    @staticmethod
-    def _rows(x_ptr, x_idx, x_val, rows: slice):
-        a, b = x_ptr[rows.start], x_ptr[rows.stop]
-        return x_ptr[rows.start:rows.stop + 1] - a, x_idx[a:b], x_val[a:b]
-
-    @staticmethod
-    def _label_rows(Y, l_map):
-        """Per-row sorted label columns of a boolean block, as arrays and in CSR."""
-        known = l_map >= 0
-        rows, cols = np.nonzero(Y[:, known])
-        cols = l_map[known][cols]
-        order = np.lexsort((cols, rows))
-        y_idx = cols[order].astype(np.int64)
-        y_ptr = np.zeros(Y.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=Y.shape[0]), out=y_ptr[1:])
-        y_rows = split_rows(y_ptr, y_idx)
-        return y_rows, y_ptr, y_idx
+        # NaN score: the label was not known yet at that record
+        return (stack_padded(preds, n, L, False, bool),
+                stack_padded(scores, n, L, np.nan, np.float64))
 
     def learn_many(self, batch: Batch) -> None:
         """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""

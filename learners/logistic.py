@@ -7,8 +7,6 @@ O(present features x labels) arithmetic and no Python per label.
 
 from __future__ import annotations
 
-from itertools import repeat
-
 import numpy as np
 from river import base
 
@@ -133,21 +131,7 @@ class LogisticBinaryRelevance(base.MultiLabelClassifier):
             setattr(self, name, _grow(getattr(self, name), (d,)))
 
     def _encode_x(self, x: dict, grow: bool):
-        """Column numbers and values of the known features of ``x`` (new ones added if grow)."""
-        n = len(x)
-        pos = self._features._pos
-        idx = np.fromiter(map(pos.get, x, repeat(-1, n)), dtype=np.int64, count=n)
-        val = np.fromiter(x.values(), dtype=np.float64, count=n)
-        unknown = idx < 0
-        if unknown.any():
-            if grow:
-                names = list(x)
-                for k in np.flatnonzero(unknown):
-                    idx[k] = self._features.add(names[k])
-            else:
-                keep = ~unknown
-                idx, val = idx[keep], val[keep]
-        return idx, val
+        return self._features.encode(x, grow=grow)
 
     def _decide_center(self, nnz_rows):
         if self._center is not None:

@@ -11,13 +11,12 @@ labels) statistics per record, bounded memory, exact batch == record-by-record p
 from __future__ import annotations
 
 import bisect
-from itertools import repeat
 
 import numpy as np
 from river import base
 
 from learners import _ml_tree_kernels as K
-from stream.batch import Batch, rows_as_csr
+from stream.batch import Batch, csr_row_slice, label_csr, rows_as_csr, stack_padded
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["MultiLabelHoeffdingTree"]
@@ -297,23 +296,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
 
     # -- encoding ----------------------------------------------------------------------
     def _encode_x(self, x: dict, grow: bool):
-        """Columns and values of the present features of ``x`` (NaN values dropped)."""
-        n = len(x)
-        pos = self._features._pos
-        idx = np.fromiter(map(pos.get, x, repeat(-1, n)), dtype=np.int64, count=n)
-        val = np.fromiter(x.values(), dtype=np.float64, count=n)
-        keep = ~np.isnan(val)
-        unknown = idx < 0
-        if unknown.any():
-            if grow:
-                names = list(x)
-                for k in np.flatnonzero(unknown):
-                    idx[k] = self._add_feature(names[k])
-            else:
-                keep &= ~unknown
-        if not keep.all():
-            idx, val = idx[keep], val[keep]
-        return idx, val
+        return self._features.encode(x, grow=grow, on_new=self._add_feature)
 
     def _probe(self, x_ptr, x_idx):
         """Count the first records' entries, to decide dense or sparse input."""
@@ -369,10 +352,6 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         return out_pred, out_score
 
     # -- river API ---------------------------------------------------------------------
-    @staticmethod
-    def _new_label_order(names):
-        return sorted(names, key=_name_key)
-
     def learn_one(self, x, y):
         idx, val = self._encode_x(x, grow=True)
         known = self._labels._pos
@@ -384,7 +363,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
                     self._named.pop(lab, None)
                 else:
                     self._named.setdefault(lab)
-        for lab in self._new_label_order(fresh):
+        for lab in LabelIndex.arrival_order(fresh):
             self._labels.add(lab)
         cols = self._labels.positions(y, grow=False)
         self._run(np.array([0, idx.size]), idx, val, np.array([0, cols.size]), cols,
@@ -466,15 +445,15 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             if first_row and row == arrivals[0]:
                 arrivals.pop(0)
                 one = slice(row, row + 1)
-                xs = self._rows(x_ptr, x_idx, x_val, one)
+                xs = csr_row_slice(x_ptr, x_idx, x_val, one)
                 pred, score = self._run(*xs, np.zeros(2, np.int64), np.zeros(0, np.int64),
                                         learn=False, write=True)
                 by_name = {batch.label_names[j]: j for j, r in first_row.items() if r == row}
-                for name in self._new_label_order(list(by_name)):
+                for name in LabelIndex.arrival_order(list(by_name)):
                     l_map[by_name[name]] = self._labels.add(name)
                     del first_row[by_name[name]]
                     self._named.pop(name, None)
-                y_ptr, y_idx = self._label_rows(Y[one], l_map)
+                y_ptr, y_idx = label_csr(Y[one], l_map)
                 self._run(*xs, y_ptr, y_idx, learn=True, write=False)
                 end = row + 1
             else:
@@ -482,8 +461,8 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
                 if self._mode == K.UNDECIDED:
                     end = min(end, row + max(1, self.PROBE_RECORDS
                                              - int(self._counts[K.N_LEARNED])))
-                y_ptr, y_idx = self._label_rows(Y[row:end], l_map)
-                pred, score = self._run(*self._rows(x_ptr, x_idx, x_val, slice(row, end)),
+                y_ptr, y_idx = label_csr(Y[row:end], l_map)
+                pred, score = self._run(*csr_row_slice(x_ptr, x_idx, x_val, slice(row, end)),
                                         y_ptr, y_idx, learn=True, write=True)
             preds.append(pred)
             scores.append(score)
@@ -492,31 +471,9 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             if name not in self._labels:
                 self._named.setdefault(name)
         L = len(self._labels)
-        P = np.zeros((n, L), dtype=bool)
-        S = np.full((n, L), np.nan)  # NaN: the label was not known yet at that row
-        r0 = 0
-        for p, s in zip(preds, scores):
-            P[r0:r0 + p.shape[0], :p.shape[1]] = p
-            S[r0:r0 + s.shape[0], :s.shape[1]] = s
-            r0 += p.shape[0]
-        return P, S
-
-    @staticmethod
-    def _rows(x_ptr, x_idx, x_val, rows: slice):
-        a, b = x_ptr[rows.start], x_ptr[rows.stop]
-        return x_ptr[rows.start:rows.stop + 1] - a, x_idx[a:b], x_val[a:b]
-
-    @staticmethod
-    def _label_rows(Y, l_map):
-        """Per-row sorted label columns of a boolean block, in CSR."""
-        known = l_map >= 0
-        rows, cols = np.nonzero(Y[:, known])
-        cols = l_map[known][cols]
-        order = np.lexsort((cols, rows))
-        y_idx = cols[order].astype(np.int64)
-        y_ptr = np.zeros(Y.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=Y.shape[0]), out=y_ptr[1:])
-        return y_ptr, y_idx
+        # NaN score: the label was not known yet at that row
+        return (stack_padded(preds, n, L, False, bool),
+                stack_padded(scores, n, L, np.nan, np.float64))
 
     def learn_many(self, batch: Batch) -> None:
         """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 from stream.types import FeatureIndex, LabelIndex, Record
 
-__all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr", "split_rows"]
+__all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr", "split_rows", "csr_row_slice",
+           "label_csr", "stack_padded"]
 
 
 @dataclass
@@ -131,6 +132,60 @@ def split_rows(indptr, indices) -> list:
     """
     bounds = np.asarray(indptr).tolist()
     return [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def csr_row_slice(indptr, indices, values, rows: slice):
+    """Rows ``rows`` of a CSR triple, re-based to start at 0 (views, no copies).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, i, v = csr_row_slice(np.array([0, 1, 3]), np.array([4, 5, 6]), np.ones(3), slice(1, 2))
+    >>> p.tolist(), i.tolist()
+    ([0, 2], [5, 6])
+    """
+    a, b = indptr[rows.start], indptr[rows.stop]
+    return indptr[rows.start:rows.stop + 1] - a, indices[a:b], values[a:b]
+
+
+def label_csr(Y, column_map) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's positive labels as sorted learner columns, in CSR (``indptr, indices``).
+
+    ``Y`` is a boolean block in batch-label order; ``column_map[j]`` is the learner's
+    column of batch label ``j`` (negative: not registered, left out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, i = label_csr(np.array([[1, 1, 0], [0, 1, 1]], dtype=bool), np.array([2, 0, -1]))
+    >>> p.tolist(), i.tolist()
+    ([0, 2, 3], [0, 2, 0])
+    """
+    known = column_map >= 0
+    rows, cols = np.nonzero(Y[:, known])
+    cols = column_map[known][cols]
+    order = np.lexsort((cols, rows))
+    indices = cols[order].astype(np.int64)
+    indptr = np.zeros(Y.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=Y.shape[0]), out=indptr[1:])
+    return indptr, indices
+
+
+def stack_padded(blocks, n_rows: int, n_cols: int, fill, dtype) -> np.ndarray:
+    """Stack row blocks with possibly fewer columns into one ``(n_rows, n_cols)`` array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack_padded([np.ones((1, 1)), np.ones((1, 2))], 2, 2, 0.0, float).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    out = np.full((n_rows, n_cols), fill, dtype=dtype)
+    r0 = 0
+    for block in blocks:
+        out[r0:r0 + block.shape[0], :block.shape[1]] = block
+        r0 += block.shape[0]
+    return out
 
 
 def rows_as_csr(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ columns, growing as new ones appear, for the vectorised (batch) form used by fas
 
 from __future__ import annotations
 
-from typing import Dict, Hashable, Iterable, Tuple
+from itertools import repeat
+from typing import Callable, Dict, Hashable, Iterable, Tuple
 
 import numpy as np
 
@@ -116,6 +117,20 @@ class LabelIndex(_GrowingIndex):
         for label in y:
             self.add(label)
 
+    @staticmethod
+    def arrival_order(names) -> list:
+        """The order in which labels that arrive together are registered.
+
+        Deterministic whatever the order they were met in (sorted by type name, then
+        text), so a record-by-record path and a batched path give the same columns.
+
+        Examples
+        --------
+        >>> LabelIndex.arrival_order(["b", 3, "a"])
+        [3, 'a', 'b']
+        """
+        return sorted(names, key=lambda n: (type(n).__name__, str(n)))
+
 
 class FeatureIndex(_GrowingIndex):
     """Stable integer columns for feature names.
@@ -128,6 +143,38 @@ class FeatureIndex(_GrowingIndex):
     >>> index.dense({"a": 5.0, "z": 9.0}, grow=False)
     array([0., 5.])
     """
+
+    def encode(self, x: Features, grow: bool = True,
+               on_new: Callable[[str], int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and values of the features of ``x``, as int64 and float64 arrays.
+
+        Unknown features are added when ``grow`` (through ``on_new(name)`` if given, which
+        must return the new column), else dropped; NaN values are dropped (missing).
+
+        Examples
+        --------
+        >>> index = FeatureIndex(["a"])
+        >>> index.encode({"b": 2.0, "a": 1.0, "c": float("nan")})
+        (array([1, 0]), array([2., 1.]))
+        >>> index.encode({"z": 5.0, "a": 3.0}, grow=False)
+        (array([0]), array([3.]))
+        """
+        n = len(x)
+        idx = np.fromiter(map(self._pos.get, x, repeat(-1, n)), dtype=np.int64, count=n)
+        val = np.fromiter(x.values(), dtype=np.float64, count=n)
+        keep = ~np.isnan(val)
+        unknown = idx < 0
+        if unknown.any():
+            if grow:
+                add = self.add if on_new is None else on_new
+                names = list(x)
+                for k in np.flatnonzero(unknown & keep):
+                    idx[k] = add(names[k])
+            else:
+                keep &= ~unknown
+        if not keep.all():
+            idx, val = idx[keep], val[keep]
+        return idx, val
 
     def dense(self, x: Features, grow: bool = True, fill: float = 0.0) -> np.ndarray:
         """``x`` as a dense vector over the known features (unknown ones added if ``grow``)."""
