@@ -12,8 +12,8 @@ from river import base
 
 from learners import _ihomer_kernels as K
 from learners.label_clustering import LabelHierarchy
-from stream.batch import (Batch, csr_row_slice, label_csr, rows_as_csr, split_rows,
-                          stack_padded)
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
+                          split_rows, stack_padded)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
@@ -604,16 +604,7 @@ class IHOMER(base.MultiLabelClassifier):
         n = len(batch)
         if not len(self._labels):
             return np.zeros((n, 0), dtype=bool), np.zeros((n, 0))
-        f_map = np.asarray([self._features.get(name, -1) for name in batch.feature_names],
-                           dtype=np.int64)
-        x_ptr, x_idx, x_val = rows_as_csr(batch.X)
-        if x_idx.size:
-            mapped = f_map[x_idx]
-            keep = mapped >= 0
-            rows = np.repeat(np.arange(n), np.diff(x_ptr))[keep]
-            x_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(rows, minlength=n), out=x_ptr[1:])
-            x_idx, x_val = mapped[keep], x_val[keep]
+        x_ptr, x_idx, x_val = known_feature_rows(batch, self._features)
         pred, score, _ = self._run(x_ptr, x_idx, x_val, np.zeros(n + 1, dtype=np.int64),
                                    np.zeros(0, np.int64), False)
         return pred, score

@@ -11,7 +11,7 @@ import numpy as np
 from river import base
 
 from learners import _logistic_kernels as K
-from stream.batch import Batch, rows_as_csr
+from stream.batch import Batch, known_feature_rows, rows_as_csr
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["LogisticBinaryRelevance"]
@@ -218,16 +218,7 @@ class LogisticBinaryRelevance(base.MultiLabelClassifier):
 
     def predict_proba_many(self, batch: Batch) -> np.ndarray:
         """P(label) for each row of ``batch.X``, columns as :attr:`labels_`."""
-        f_map = np.asarray([self._features.get(n, -1) for n in batch.feature_names],
-                           dtype=np.int64)
-        x_ptr, x_idx, x_val = rows_as_csr(batch.X)
-        if x_idx.size:
-            mapped = f_map[x_idx]
-            keep = mapped >= 0
-            counts = np.add.reduceat(keep.astype(np.int64), x_ptr[:-1]) if keep.size else keep
-            counts = np.where(np.diff(x_ptr) > 0, counts, 0)
-            x_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            x_idx, x_val = mapped[keep], x_val[keep]
+        x_ptr, x_idx, x_val = known_feature_rows(batch, self._features)
         if not len(self._labels):
             return np.zeros((len(x_ptr) - 1, 0))
         return self._proba_csr(x_ptr, x_idx, x_val)

@@ -16,7 +16,8 @@ import numpy as np
 from river import base
 
 from learners import _ml_tree_kernels as K
-from stream.batch import Batch, csr_row_slice, label_csr, rows_as_csr, stack_padded
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
+                          stack_padded)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["MultiLabelHoeffdingTree"]
@@ -488,16 +489,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         n = len(batch)
         if not len(self._labels):
             return np.zeros((n, 0), dtype=bool), np.zeros((n, 0))
-        f_map = np.asarray([self._features.get(name, -1) for name in batch.feature_names],
-                           dtype=np.int64)
-        x_ptr, x_idx, x_val = rows_as_csr(batch.X)
-        if x_idx.size:
-            mapped = f_map[x_idx]
-            keep = (mapped >= 0) & ~np.isnan(x_val)
-            rows = np.repeat(np.arange(n), np.diff(x_ptr))[keep]
-            x_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(rows, minlength=n), out=x_ptr[1:])
-            x_idx, x_val = mapped[keep], x_val[keep]
+        x_ptr, x_idx, x_val = known_feature_rows(batch, self._features)
         return self._run(x_ptr, x_idx, x_val, np.zeros(n + 1, dtype=np.int64),
                          np.zeros(0, np.int64), learn=False, write=True)
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from stream.types import FeatureIndex, LabelIndex, Record
 
 __all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr", "split_rows", "csr_row_slice",
-           "label_csr", "stack_padded"]
+           "label_csr", "stack_padded", "known_feature_rows"]
 
 
 @dataclass
@@ -132,6 +132,33 @@ def split_rows(indptr, indices) -> list:
     """
     bounds = np.asarray(indptr).tolist()
     return [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def known_feature_rows(batch: "Batch", features: FeatureIndex):
+    """The batch's rows as CSR over ``features``' columns, unknown features dropped.
+
+    For predicting with a model that must not grow: a feature it has never seen is
+    left out, as ``FeatureIndex.encode(x, grow=False)`` does for one record.
+
+    Examples
+    --------
+    >>> b = to_batch([({"a": 1.0, "new": 7.0}, {}), ({"a": 2.0}, {})], sparse=True)
+    >>> ptr, idx, val = known_feature_rows(b, FeatureIndex(["z", "a"]))
+    >>> ptr.tolist(), idx.tolist(), val.tolist()
+    ([0, 1, 2], [1, 1], [1.0, 2.0])
+    """
+    n = len(batch)
+    f_map = np.asarray([features.get(name, -1) for name in batch.feature_names],
+                       dtype=np.int64)
+    x_ptr, x_idx, x_val = rows_as_csr(batch.X)
+    if x_idx.size:
+        mapped = f_map[x_idx]
+        keep = mapped >= 0
+        rows = np.repeat(np.arange(n), np.diff(x_ptr))[keep]
+        x_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=x_ptr[1:])
+        x_idx, x_val = mapped[keep], x_val[keep]
+    return x_ptr, x_idx, x_val
 
 
 def csr_row_slice(indptr, indices, values, rows: slice):
