@@ -291,9 +291,12 @@ class MultiLabelMetrics:
         self.last_example_values = ex  # per record: precision, recall, F1, Hamming, subset
         self._n_counted += n
         self._cum.add(tp, fp, fn)
-        self._cum_ex += ex.sum(axis=0)
+        # running sums added record by record, in stream order (cumsum is sequential):
+        # the totals do not depend on how records were grouped into flushes
+        self._cum_ex = np.cumsum(np.vstack([self._cum_ex, ex]), axis=0)[-1]
         ok = ~np.isnan(patk)
-        self._cum_patk += np.where(ok, patk, 0.0).sum(axis=0)
+        self._cum_patk = np.cumsum(np.vstack([self._cum_patk, np.where(ok, patk, 0.0)]),
+                                   axis=0)[-1]
         self._cum_patk_n += ok.sum(axis=0)
         if self.window_size > 0:
             self._win.add(tp, fp, fn)

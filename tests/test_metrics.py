@@ -164,3 +164,14 @@ def test_metrics_pickle_mid_stream():
     feed(m, pairs[150:])
     feed(clone, pairs[150:])
     assert m.get() == clone.get() and m.get_window() == clone.get_window()
+
+
+def test_totals_do_not_depend_on_when_the_metrics_are_read():
+    pairs = random_stream(13, n=1500)
+    quiet, busy = MultiLabelMetrics(window_size=100), MultiLabelMetrics(window_size=100)
+    for i, (t, p) in enumerate(pairs):
+        quiet.update(sorted(t), sorted(p), 6)
+        busy.update(sorted(t), sorted(p), 6)
+        if i % 37 == 0:  # a progress bar reading at arbitrary moments flushes early
+            busy.get()
+    assert quiet.get() == busy.get() and quiet.get_window() == busy.get_window()
