@@ -29,7 +29,7 @@ class ReplayConfig:
     """Everything ``labelstream replay`` was asked to do."""
 
     source: SourceSpec
-    learner: str = "br"
+    learner: str = "ihomer"
     seed: int | None = None
     limit: int | None = None
     window: int = 1000
@@ -69,7 +69,7 @@ temporal dependence:
   the learner without the file's order (loads the whole file into memory).
 
 examples:
-  labelstream replay                                  # embedded Yeast stream, learner br
+  labelstream replay                                  # embedded Yeast stream, learner ihomer
   labelstream replay data/scene/Scene-meka.arff.gz --learner cc --json
   labelstream replay data/medical/medical.arff --shuffle 1 --report out/medical
   WEBHOOK_SECRET=whsec_... labelstream replay stream.jsonl \
@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("source", nargs="?", default=None, metavar="SOURCE",
                     help="ARFF (Mulan or MEKA, dense or sparse), LIBSVM/XMC, JSONL or CSV file, "
-                         "gzip or not; default: the Yeast stream embedded in river")
-    rp.add_argument("--learner", default="br", help="learner name (see the list above)")
+                         "gzip or not, or a Kafka topic kafka://HOST:PORT/TOPIC (its history "
+                         "up to now); default: the Yeast stream embedded in river")
+    rp.add_argument("--learner", default="ihomer", help="learner name (see the list above)")
     rp.add_argument("--seed", type=int, default=None, help="seed for stochastic learners")
     group = rp.add_mutually_exclusive_group()
     group.add_argument("--labels", type=int, default=None, metavar="N",
@@ -139,7 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
                        help="label-structure detectors, comma-separated from "
                             f"{', '.join(LABEL_DRIFT)}; 'none' turns them off")
     add_alert_arguments(rp)
+    _add_kafka_replay_arguments(rp)
+
+    from connectors.kafka.produce import add_produce_arguments
+
+    pp = sub.add_parser(
+        "produce", formatter_class=_Formatter, allow_abbrev=False,
+        help="publish a recorded stream to a Kafka topic as JSON records",
+        description="Publish every record of a file (what replay reads, with the same source "
+                    "options) to a Kafka topic as a JSON message {id, features, labels}, "
+                    "keyed by the record id, in the file's order.")
+    add_produce_arguments(pp)
     return parser
+
+
+def _add_kafka_replay_arguments(rp) -> None:
+    """replay's options for a kafka:// SOURCE: where to start, TLS and SASL."""
+    from connectors.kafka.client import add_kafka_arguments
+
+    group = rp.add_argument_group("kafka:// source").add_mutually_exclusive_group()
+    group.add_argument("--from-beginning", action="store_true",
+                       help="replay each partition from its first record (the default)")
+    group.add_argument("--from-timestamp", default=None, metavar="TIME",
+                       help="replay from each partition's first record at or after TIME "
+                            "(ISO 8601, UTC unless it has a zone, or epoch milliseconds)")
+    add_kafka_arguments(rp, bootstrap=False)
 
 
 def _detector_names() -> str:
@@ -149,10 +174,12 @@ def _detector_names() -> str:
 
 
 def _replay_config(args) -> ReplayConfig:
+    from_timestamp, kafka = _kafka_source_options(args)
     source = SourceSpec(
         path=args.source, labels=args.labels, label_file=args.label_file,
         label_columns=tuple(args.label_column) if args.label_column else None,
         format=args.format, skip_bad=args.skip_bad, shuffle=args.shuffle,
+        from_timestamp=from_timestamp, kafka=kafka,
     )
     for name in ("limit", "window", "label_delay", "report_every"):
         value = getattr(args, name)
@@ -180,6 +207,25 @@ def _replay_config(args) -> ReplayConfig:
 
 class _UsageError(Exception):
     pass
+
+
+def _kafka_source_options(args):
+    """``(from_timestamp, KafkaSettings)`` for a kafka:// SOURCE; ``(None, None)`` else."""
+    from connectors.kafka.client import KafkaSettings
+    from connectors.kafka.source import is_kafka_url, parse_kafka_url, parse_timestamp
+
+    if not is_kafka_url(args.source):
+        if args.from_timestamp is not None or args.from_beginning:
+            raise _UsageError("--from-beginning and --from-timestamp apply to a kafka:// "
+                              "SOURCE only")
+        return None, None
+    try:
+        servers, _ = parse_kafka_url(args.source)
+        from_timestamp = (None if args.from_timestamp is None
+                          else parse_timestamp(args.from_timestamp))
+        return from_timestamp, KafkaSettings.from_args(args, bootstrap_servers=servers)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
 
 
 def _drift_watch(cfg: ReplayConfig):
@@ -229,9 +275,14 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
                           label_delay=cfg.label_delay,
                           label_names=getattr(records, "label_names", None),
                           limit=cfg.limit, report_every=cfg.report_every,
-                          on_progress=bar.update, watch=watch)
+                          # no callback without a bar: evaluate's progress tick folds the
+                          # metric sums at wall-clock times (last-ulp differences run to run)
+                          on_progress=bar.update if bar.enabled else None, watch=watch)
     finally:
         bar.close()
+        close = getattr(records, "close", None)
+        if close is not None:  # a kafka:// source's consumer
+            close()
         alert_stats = None
         if dispatcher is not None:
             dispatcher.close(timeout=10.0)
@@ -242,6 +293,8 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     summary["window"] = cfg.window
     summary["label_delay"] = cfg.label_delay
     summary["bad_records"] = getattr(records, "n_bad", 0)
+    if getattr(records, "n_unlabelled", 0):  # kafka://: predicted-only, never labelled
+        summary["unlabelled_records"] = records.n_unlabelled
     summary["events"] = result.events
     if alert_stats is not None:
         summary["alerts"] = alert_stats
@@ -303,9 +356,12 @@ def format_summary(s: dict) -> str:
     events = s.get("events") or []
     lines.append(f"drift events: {len(events)}")
     for e in events[:12]:
-        labels = ", ".join(map(str, e.get("labels") or ()))[:60]
-        lines.append(f"  record {e['position']:>7,}  {e['level']:<15} {e['kind']:<11} "
-                     f"{e['detector']}" + (f"  [{labels}]" if labels else ""))
+        labels = ", ".join(map(str, e.get("labels") or ()))
+        labels = labels if len(labels) <= 48 else labels[:45] + "..."
+        action = (e.get("details") or {}).get("action")
+        what = f"{e['detector']}" + (f" ({action})" if action else "")
+        lines.append(f"  record {e['position']:>7,}  {e['level']:<15} {e['kind']:<11} {what}"
+                     + (f"  [{labels}]" if labels else ""))
     if len(events) > 12:
         lines.append(f"  ... {len(events) - 12} more (--json or --report for all)")
     if s.get("alerts"):
@@ -323,6 +379,14 @@ def main(argv=None) -> int:
     try:
         if args.command == "replay":
             run_replay(_replay_config(args))
+        elif args.command == "produce":
+            from connectors.kafka.produce import ProduceConfig, run_produce
+
+            try:
+                cfg = ProduceConfig.from_args(args)
+            except ValueError as exc:
+                raise _UsageError(str(exc)) from None
+            run_produce(cfg)
         return EXIT_OK
     except _UsageError as exc:
         parser.error(str(exc))

@@ -1,8 +1,10 @@
 """Resolve a replay SOURCE argument into a record stream.
 
-A SOURCE is a file path (ARFF, LIBSVM, JSONL, CSV; gzip or not). With none, the embedded
-default is the Yeast stream that ships inside river (2,417 records, 103 features,
-14 labels), read through labelstream's own CSV reader.
+A SOURCE is a file path (ARFF, LIBSVM, JSONL, CSV; gzip or not) or a Kafka topic,
+``kafka://HOST:PORT/TOPIC`` (its history up to now; see
+:mod:`connectors.kafka.source`). With none, the embedded default is the Yeast stream
+that ships inside river (2,417 records, 103 features, 14 labels), read through
+labelstream's own CSV reader.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class SourceSpec:
     format: str | None = None
     skip_bad: bool = False
     shuffle: int | None = None
+    from_timestamp: int | None = None  # kafka:// only: epoch ms to start at
+    kafka: object = None  # kafka:// only: KafkaSettings with the security options
 
 
 def default_source_path() -> str:
@@ -73,8 +77,13 @@ def open_source(spec: SourceSpec):
     ``records`` is the reader (with ``label_names``, ``n_bad``, ``bad``, ...), wrapped in
     :class:`ShuffledSource` when ``spec.shuffle`` is set.
     """
+    from connectors.kafka.source import is_kafka_url
     from stream.readers import open_stream
 
+    if is_kafka_url(spec.path):
+        return _open_kafka(spec)
+    if spec.from_timestamp is not None:
+        raise ValueError("--from-timestamp applies to a kafka:// SOURCE only")
     if spec.path is None:
         path, name = default_source_path(), DEFAULT_NAME
         labels = spec.labels if spec.labels is not None else DEFAULT_LABELS
@@ -91,3 +100,19 @@ def open_source(spec: SourceSpec):
     if spec.shuffle is not None:
         return ShuffledSource(reader, spec.shuffle), f"{name} (shuffled, seed {spec.shuffle})"
     return reader, name
+
+
+def _open_kafka(spec: SourceSpec):
+    from connectors.kafka.source import open_kafka_source
+
+    for name, flag in (("labels", "--labels"), ("label_columns", "--label-column"),
+                       ("format", "--format")):
+        if getattr(spec, name) is not None:
+            raise ValueError(f"{flag} does not apply to a kafka:// SOURCE (its messages are "
+                             "JSON records; --label-file may declare the labels)")
+    reader = open_kafka_source(spec.path, settings=spec.kafka,
+                               from_timestamp=spec.from_timestamp, label_file=spec.label_file)
+    if spec.shuffle is not None:
+        return (ShuffledSource(reader, spec.shuffle),
+                f"{spec.path} (shuffled, seed {spec.shuffle})")
+    return reader, spec.path

