@@ -36,7 +36,7 @@ def test_replay_json_with_no_argument_uses_the_embedded_yeast_stream():
     for key in REQUIRED:
         assert key in out, key
     assert out["instances"] == 2417 and out["labels"] == 14
-    assert out["learner"] == "br"
+    assert out["learner"] == "ihomer"
     assert out["example_f1"] > out["no_change_example_f1"]
 
 

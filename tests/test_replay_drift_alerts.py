@@ -64,9 +64,10 @@ def receiver():
 def test_replay_detects_the_drift_and_delivers_a_signed_alert(drifting_stream, receiver):
     url, received = receiver
     secret = generate_secret()
-    proc = labelstream("replay", str(drifting_stream), "--json", "-q", "--label-drift", "none",
-                       "--alert-webhook", url, "--alert-secret-env", "LS_TEST_SECRET",
-                       "--alert-cooldown", "0", env={"LS_TEST_SECRET": secret})
+    proc = labelstream("replay", str(drifting_stream), "--learner", "br", "--json", "-q",
+                       "--label-drift", "none", "--alert-webhook", url,
+                       "--alert-secret-env", "LS_TEST_SECRET", "--alert-cooldown", "0",
+                       env={"LS_TEST_SECRET": secret})
     out = json.loads(proc.stdout)
     drifts = [e for e in out["events"] if e["level"] == "global" and e["kind"] == "drift"]
     assert drifts, out["events"]
@@ -80,7 +81,7 @@ def test_replay_detects_the_drift_and_delivers_a_signed_alert(drifting_stream, r
         assert event["id"] in {e["id"] for e in out["events"]}
     headers, body = received[0]
     with pytest.raises(WebhookVerificationError):
-        verify_webhook(secret, headers, body.replace(b'"global"', b'"local"'))  # tampered
+        verify_webhook(secret, headers, body.replace(b'"position":', b'"position":1'))  # tampered
     with pytest.raises(WebhookVerificationError):
         verify_webhook(secret, headers, body, seen_ids=seen)  # replayed delivery
     with pytest.raises(WebhookVerificationError):
@@ -105,7 +106,7 @@ def test_command_hook_receives_the_event_on_stdin(drifting_stream, tmp_path):
     script = tmp_path / "sink.py"
     script.write_text("import sys\nopen(sys.argv[1], 'a').write(sys.stdin.read())\n")
     command = f"{sys.executable} {script} {sink}"
-    out = json.loads(labelstream("replay", str(drifting_stream), "--json", "-q",
+    out = json.loads(labelstream("replay", str(drifting_stream), "--learner", "br", "--json", "-q",
                                  "--label-drift", "none", "--alert-command", command,
                                  "--alert-cooldown", "0").stdout)
     lines = [json.loads(line) for line in sink.read_text().splitlines()]
@@ -113,7 +114,7 @@ def test_command_hook_receives_the_event_on_stdin(drifting_stream, tmp_path):
 
 
 def test_report_plot_marks_drift_events(drifting_stream, tmp_path):
-    labelstream("replay", str(drifting_stream), "-q", "--label-drift", "none",
+    labelstream("replay", str(drifting_stream), "--learner", "br", "-q", "--label-drift", "none",
                 "--report", str(tmp_path))
     doc = json.loads((tmp_path / "metrics.json").read_text())
     assert any(e["level"] == "global" for e in doc["events"])
