@@ -4,7 +4,8 @@
 cumulative metric under its name and the sliding window's as ``window_<name>``.
 ``metrics.json`` holds the same rows plus the summary and the drift events.
 ``metrics.png`` plots the windowed metrics against the record count, the no-change
-baseline dashed, drift events as vertical lines.
+baseline dashed, drift events as vertical lines coloured by level (global solid red,
+label structure dashed purple, the learner's own local events dotted orange).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _clean(value):
 
 
 def write_report(directory, history: list, summary: dict, events: list = (),
-                 title: str = "") -> dict:
+                 title: str = "", window_size: int | None = None) -> dict:
     """Write the three report files into ``directory`` (created if needed).
 
     Returns the paths written, by kind.
@@ -61,11 +62,11 @@ def write_report(directory, history: list, summary: dict, events: list = (),
     }
     json_path.write_text(json.dumps(doc, indent=1, default=str))
     png_path = out / "metrics.png"
-    _plot(png_path, history, events, title)
+    _plot(png_path, history, events, title, window_size or summary.get("window"))
     return {"csv": str(csv_path), "json": str(json_path), "png": str(png_path)}
 
 
-def _plot(path, history, events, title):
+def _plot(path, history, events, title, window_size=None):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -82,11 +83,17 @@ def _plot(path, history, events, title):
     if any(v is not None for v in base):
         ax.plot(xs, [math.nan if v is None else v for v in base], linestyle="--",
                 color="grey", label="example f1, no-change baseline", linewidth=1.2)
-    for i, event in enumerate(events):
-        pos = event.get("position") if isinstance(event, dict) else event.position
-        ax.axvline(pos, color="crimson", alpha=0.5, linewidth=1,
-                   label="drift event" if i == 0 else None)
-    window = history[-1].get("window_size") if history else None
+    styles = {"global": ("crimson", "-"), "label_structure": ("purple", "--"),
+              "local": ("darkorange", ":")}
+    seen_levels = set()
+    for event in events:
+        get = event.get if isinstance(event, dict) else (lambda k, e=event: getattr(e, k, None))
+        level = get("level") or "global"
+        color, style = styles.get(level, ("crimson", "-"))
+        ax.axvline(get("position"), color=color, linestyle=style, alpha=0.55, linewidth=1,
+                   label=None if level in seen_levels else f"drift event: {level}")
+        seen_levels.add(level)
+    window = window_size
     ax.set_xlabel("records")
     ax.set_ylabel("sliding-window metric" + (f" (window {window})" if window else ""))
     ax.set_ylim(0, 1.02)
