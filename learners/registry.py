@@ -7,6 +7,8 @@ Examples
 'LogisticBinaryRelevance'
 >>> sorted(LEARNERS)[:3]
 ['br', 'br-ht', 'cc']
+>>> list(LEARNERS)[0]  # the CLI's default
+'ihomer'
 """
 
 from __future__ import annotations
@@ -70,11 +72,11 @@ def _no_change(seed):
 
 
 LEARNERS: dict[str, LearnerSpec] = {
-    "br": LearnerSpec("binary relevance of online logistic regressions, numba (fast default)",
-                      _br),
-    "ihomer": LearnerSpec("iHOMER: label-cluster hierarchy of label powersets, binary "
-                          "relevance and no-change, chosen online (numba)", _ihomer),
-    "mlht": LearnerSpec("multi-label Hoeffding tree (label-entropy splits, numba)", _mlht),
+    "ihomer": LearnerSpec("iHOMER (default): Jaccard label-cluster hierarchy of label "
+                          "powersets, binary relevance and no-change, chosen online; numba",
+                          _ihomer),
+    "br": LearnerSpec("binary relevance of online logistic regressions; numba, fast", _br),
+    "mlht": LearnerSpec("multi-label Hoeffding tree (label-entropy splits); numba", _mlht),
     "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
                          _br_ht),
     "cc": LearnerSpec("classifier chain of river logistic regressions", _cc),
