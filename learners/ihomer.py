@@ -130,6 +130,7 @@ class IHOMER(base.MultiLabelClassifier):
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))
     THRESHOLD_FADE = 0.998
     PROBE_RECORDS = 20  # records that decide dense or sparse input scaling
+    MAX_PENDING_EVENTS = 10_000  # events kept for pop_events(); older ones are dropped
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -174,7 +175,8 @@ class IHOMER(base.MultiLabelClassifier):
         self._center = None
         self._probe_nnz = 0
         self._probe_features: set = set()
-        self._events: list = []
+        self._events: deque = deque(maxlen=self.MAX_PENDING_EVENTS)
+        self._events_dropped = 0  # events that fell off an unread queue
         self._named: dict = {}  # labels named in some y but never positive yet
         self._init_arrays()
 
@@ -346,11 +348,21 @@ class IHOMER(base.MultiLabelClassifier):
             self._apply_clusters(self._hierarchy.leaves())
             names = self._labels.keys
             for ch in changes:
-                self._events.append({
+                self._note_event({
                     "kind": "restructure", "action": ch["action"], "position": self._n,
                     "labels": [names[c] for c in ch["labels"]],
                     "clusters": [[names[c] for c in part] for part in ch["into"]],
                 })
+
+    def _note_event(self, event: dict) -> None:
+        if len(self._events) == self._events.maxlen:
+            self._events_dropped += 1
+        self._events.append(event)
+
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped because nobody called :meth:`pop_events` for a long time."""
+        return self._events_dropped
 
     @property
     def n_clusters(self) -> int:
@@ -363,8 +375,12 @@ class IHOMER(base.MultiLabelClassifier):
         return [[names[c] for c in cluster] for cluster in self._clusters]
 
     def pop_events(self) -> list:
-        """Restructurings since the last call (dicts with ``position``, ``action``, labels)."""
-        events, self._events = self._events, []
+        """Structural and local-drift events since the last call (dicts with ``kind``,
+        ``position``, ``action``, labels). At most ``MAX_PENDING_EVENTS`` are kept between
+        calls, so a model nobody reads events from does not grow; the overflow is counted
+        in :attr:`events_dropped`."""
+        events = list(self._events)
+        self._events.clear()
         return events
 
     @property
@@ -438,7 +454,7 @@ class IHOMER(base.MultiLabelClassifier):
         for row, cluster, code in self._ev_buf[:count].tolist():
             kind, action = self._LOCAL_CODES[code]
             labels = self._clusters[cluster] if cluster < len(self._clusters) else ()
-            self._events.append({"kind": kind, "action": action,
+            self._note_event({"kind": kind, "action": action,
                                  "position": self._n + row,
                                  "labels": [names[c] for c in labels],
                                  "cluster": int(cluster)})
