@@ -151,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "options) to a Kafka topic as a JSON message {id, features, labels}, "
                     "keyed by the record id, in the file's order.")
     add_produce_arguments(pp)
+
+    from connectors.worker.config import WORKER_EPILOG, add_worker_arguments
+
+    wp = sub.add_parser(
+        "worker", formatter_class=_Formatter, allow_abbrev=False, epilog=WORKER_EPILOG,
+        help="predict, score and learn a Kafka topic continuously, with checkpoints",
+        description="Consume JSON records from a Kafka topic, publish a prediction for each, "
+                    "learn them test-then-train (exactly once across restarts, through "
+                    "signed checkpoints), watch for drift, and send malformed messages to a "
+                    "dead-letter topic.\n\nlearners:\n" + describe_learners())
+    add_worker_arguments(wp)
     return parser
 
 
@@ -371,6 +382,71 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _run_worker(args, out=None) -> int:
+    """``labelstream worker``: SIGTERM and SIGINT only ask the loop to stop."""
+    import signal
+
+    from connectors.checkpoint import CheckpointError
+    from connectors.worker import Worker, WorkerConfig, WorkerError
+
+    out = out if out is not None else sys.stdout
+    try:
+        cfg = WorkerConfig.from_args(args)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    worker = Worker(cfg)
+
+    def stop(signum, frame):
+        worker.request_stop(f"signal {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = worker.run()
+    except (CheckpointError, WorkerError) as exc:
+        print(f"labelstream: error: {exc}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if cfg.json_summary:
+        print(json.dumps(_json_clean(summary), default=str), file=out)
+    else:
+        print(format_worker_summary(summary), file=out)
+    return EXIT_OK
+
+
+def _json_clean(value):
+    """NaN -> None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    return value
+
+
+def format_worker_summary(s: dict) -> str:
+    """The human-readable summary of a worker run."""
+    rate = s.get("records_per_second")
+    lines = [f"worker   {s['topic']} ({s['mode']}{', group ' + s['group'] if s['group'] else ''}"
+             f"), learner {s['learner']}, stopped: {s['stop_reason']}",
+             f"this run {s['messages']:,} messages: {s['records']:,} records predicted, "
+             f"{s['label_deliveries']:,} label deliveries, {s['dead_letters']:,} dead letters"
+             + (f"; {rate:,.0f} records/s" if rate else ""),
+             f"         {s['checkpoints']} checkpoints"]
+    if s["dead_letter_reasons"]:
+        lines.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in
+                                                  s["dead_letter_reasons"].items()))
+    for m in s["models"]:
+        metrics = m["metrics"]
+        lines.append(f"model    {m['checkpoint']}: learned {m['learned']:,}, pending "
+                     f"{m['pending']}, example F1 {_fmt(metrics.get('example_f1'))} "
+                     f"(no-change {_fmt(metrics.get('no_change_example_f1'))}), micro F1 "
+                     f"{_fmt(metrics.get('micro_f1'))}, offsets {m['offsets']}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -387,6 +463,8 @@ def main(argv=None) -> int:
             except ValueError as exc:
                 raise _UsageError(str(exc)) from None
             run_produce(cfg)
+        elif args.command == "worker":
+            return _run_worker(args)
         return EXIT_OK
     except _UsageError as exc:
         parser.error(str(exc))
