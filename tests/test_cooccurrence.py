@@ -107,8 +107,9 @@ def test_update_then_revert_returns_to_zero(backend):
     ((np.zeros((3, 3)), [0, 2, 1], [0, 1]), "end at len"),
     ((np.zeros((3, 3)), [0, 1], [0.5]), "integers"),
     ((np.zeros((3, 2)), [0], []), "square"),
-    ((np.zeros((3, 3), dtype=np.int64), [0], []), "float64"),
-    ((np.zeros((3, 3), dtype=np.float32), [0], []), "float64"),
+    ((np.zeros((3, 3), dtype=bool), [0], []), "float64 .* got bool"),
+    ((np.zeros((3, 3), dtype=np.float16), [0], []), "float64 .* got float16"),
+    ((np.zeros((3, 3), dtype=np.int32), [0, 1], [0], 0.5), "integer weights only"),
     (([[0.0]], [0], []), "must be an array"),
 ])
 def test_update_rejects_bad_input(bad, match):

@@ -15,8 +15,11 @@ per-label counts; empty label sets are fine; an index outside ``[0, n_labels)`` 
 ``ValueError`` in the wrapper (the private kernels validate nothing).
 
 Backends: ``numpy`` is the reference (dense boolean matrices, obviously right, O(n L)
-memory); ``numba`` is the fast path (one scratch row of L flags, O(nnz)); ``cupy`` is
-added with the GPU kernels.
+memory); ``numba`` is the fast path (one scratch row of L flags, O(nnz)); ``cupy`` runs
+the array-generic kernel :func:`_metric_counts_xp` (sort the true ``(record, label)``
+keys, look every predicted key up with ``searchsorted``, count with ``bincount``:
+``O(nnz log nnz + L)``, no ``n x L`` array) with ``xp=cupy``; the tests run the same
+generic kernel with ``xp=numpy``. Results stay in the namespace of the inputs.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from stream.kernels._backend import as_index_array, resolve_backend
+from stream.kernels._backend import (
+    array_namespace,
+    check_csr,
+    is_cupy_array,
+    resolve_backend,
+    segment_ids,
+)
 
 __all__ = ["metric_counts"]
 
@@ -80,18 +89,37 @@ def _metric_counts_numba(t_ptr, t_idx, p_ptr, p_idx, n_labels):
     return n_true, n_pred, n_inter, tp, fp, fn
 
 
-def _check_csr(indptr, indices, n_labels, name):
-    indptr = as_index_array(indptr, f"{name}_indptr")
-    indices = as_index_array(indices, f"{name}_indices")
-    if indptr.size == 0 or indptr[0] != 0 or indptr[-1] != indices.size:
-        raise ValueError(
-            f"{name}_indptr must start at 0 and end at len({name}_indices)={indices.size}"
-        )
-    if np.any(np.diff(indptr) < 0):
-        raise ValueError(f"{name}_indptr must be non-decreasing")
-    if indices.size and (indices.min() < 0 or indices.max() >= n_labels):
-        raise ValueError(f"{name}_indices must lie in [0, n_labels={n_labels})")
-    return indptr, indices
+def _metric_counts_xp(xp, t_ptr, t_idx, p_ptr, p_idx, n_labels):
+    """Array-generic counts: a predicted ``(record, label)`` is a hit when its key
+    ``record * n_labels + label`` is among the sorted true keys."""
+    n = t_ptr.shape[0] - 1
+    n_true = (t_ptr[1:] - t_ptr[:-1]).astype(np.int64)
+    n_pred = (p_ptr[1:] - p_ptr[:-1]).astype(np.int64)
+    zeros_l = xp.zeros(n_labels, dtype=np.int64)
+    if p_idx.size == 0:
+        tp = zeros_l
+        fp = zeros_l.copy()
+        n_inter = xp.zeros(n, dtype=np.int64)
+    else:
+        p_rec = segment_ids(xp, p_ptr, p_idx.size)
+        if t_idx.size:
+            t_keys = xp.sort(segment_ids(xp, t_ptr, t_idx.size) * n_labels + t_idx)
+            p_keys = p_rec * n_labels + p_idx
+            at = xp.minimum(xp.searchsorted(t_keys, p_keys), t_keys.size - 1)
+            hit = (t_keys[at] == p_keys).astype(np.int64)
+        else:
+            hit = xp.zeros(p_idx.size, dtype=np.int64)
+        # integer bincount via a weight of 0/1 as float64: exact below 2**53
+        tp = xp.bincount(p_idx, weights=hit.astype(np.float64),
+                         minlength=n_labels).astype(np.int64)
+        fp = xp.bincount(p_idx, minlength=n_labels).astype(np.int64) - tp
+        n_inter = xp.bincount(p_rec, weights=hit.astype(np.float64),
+                              minlength=n).astype(np.int64)
+    if t_idx.size:
+        fn = xp.bincount(t_idx, minlength=n_labels).astype(np.int64) - tp
+    else:
+        fn = zeros_l.copy()
+    return n_true, n_pred, n_inter, tp, fp, fn
 
 
 def metric_counts(true_indptr, true_indices, pred_indptr, pred_indices, n_labels,
@@ -107,13 +135,14 @@ def metric_counts(true_indptr, true_indices, pred_indptr, pred_indices, n_labels
     n_labels
         Number of label columns; every index must be below it.
     backend
-        ``"auto"`` (numba on host arrays), ``"numpy"`` (reference) or ``"numba"``.
+        ``"auto"`` (CuPy when an input is a CuPy array, numba otherwise), ``"numpy"``
+        (reference), ``"numba"`` or ``"cupy"``.
 
     Returns
     -------
     tuple of arrays
         ``(n_true, n_pred, n_inter, tp, fp, fn)``: three int64 arrays of length n and three
-        of length ``n_labels``.
+        of length ``n_labels``, in the namespace of the inputs.
 
     Examples
     --------
@@ -125,15 +154,19 @@ def metric_counts(true_indptr, true_indices, pred_indptr, pred_indices, n_labels
     n_labels = int(n_labels)
     if n_labels < 0:
         raise ValueError("n_labels must be >= 0")
-    t_ptr, t_idx = _check_csr(true_indptr, true_indices, n_labels, "true")
-    p_ptr, p_idx = _check_csr(pred_indptr, pred_indices, n_labels, "pred")
+    arrays = (true_indptr, true_indices, pred_indptr, pred_indices)
+    chosen = resolve_backend(backend, *arrays)
+    xp = array_namespace(*arrays) if chosen == "cupy" else np
+    if xp is np and any(is_cupy_array(a) for a in arrays):  # pragma: no cover - GPU only
+        raise ValueError("mixed host and CuPy inputs; move them to one side first")
+    t_ptr, t_idx = check_csr(true_indptr, true_indices, n_labels, "true", xp=xp)
+    p_ptr, p_idx = check_csr(pred_indptr, pred_indices, n_labels, "pred", xp=xp)
     if t_ptr.size != p_ptr.size:
         raise ValueError(
             f"truth has {t_ptr.size - 1} records but predictions have {p_ptr.size - 1}"
         )
-    chosen = resolve_backend(backend, t_idx, p_idx)
     if chosen == "numpy":
         return _metric_counts_numpy(t_ptr, t_idx, p_ptr, p_idx, n_labels)
     if chosen == "numba":
         return _metric_counts_numba(t_ptr, t_idx, p_ptr, p_idx, n_labels)
-    raise ValueError(f"backend {chosen!r} is not available for metric_counts yet")
+    return _metric_counts_xp(xp, t_ptr, t_idx, p_ptr, p_idx, n_labels)
