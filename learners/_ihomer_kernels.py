@@ -4,10 +4,19 @@ All state lives in arrays owned by the Python object; the kernels validate nothi
 Notation: ``D`` features, ``L`` labels, ``C`` label clusters, ``K`` label-set classes per
 cluster, ``R`` learning rates of binary relevance, ``R + 2`` experts (0 = cluster
 hierarchy of label powersets, ``1 + k`` = binary relevance at rate ``k``, ``R + 1`` =
-no-change). Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
+no-change), ``H`` buckets of the previous label set, ``N`` router-tree nodes ``v`` (root
+0). Besides the features, both learners take binary *indicator* inputs, rows of ``A``
+(binary relevance) and ``VA`` (powersets): ``l mod H`` for each label ``l`` of the previous
+delivered set, and ``H + v - 1`` for each node ``v`` below the root on the record's path
+in the router tree (``leaves[i]`` and ``node_parent``). The experts' faded example-F1 is
+kept per tree node (``node_score``): the record's leaf chooses, and a leaf that has not
+learned a record yet reads, then copies, its nearest ancestor's.
+
+Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
 ``v*K .. v*K+K-1``; ``v < C`` is cluster ``v``'s powerset, ``v = C + c`` the alternate
 powerset of cluster ``c`` (trained only while ``alt_on[c]``). A class row ``r`` in use
-holds its labels in ``class_lab[r, :class_nlab[r]]``.
+holds its labels in ``class_lab[r, :class_nlab[r]]`` (``class_lab`` has as many columns as
+the largest label set learned; the caller grows it).
 
 Local drift (per cluster): the powerset's loss ``1 - F1`` restricted to the cluster feeds
 an HDDM-A test (Frias-Blanco et al. 2015, as river's ``HDDM_A``: Hoeffding bounds on the
@@ -68,9 +77,14 @@ def _log(ev_buf, ev_count, row, cluster, code):
 
 @njit(cache=True, nogil=True)
 def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean, f_m2,
-             f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar, s, p, act,
+             f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind, s, p, act,
              best_row):
-    """Binary relevance probabilities ``p`` (one row per rate) and class softmaxes ``act``."""
+    """Binary relevance probabilities ``p`` (one row per rate) and class softmaxes ``act``.
+
+    ``ind_idx[:n_ind]`` are the record's active indicator inputs (rows of ``A`` / ``VA``,
+    each with value 1): the buckets of the previous label set and the tree nodes on the
+    record's path.
+    """
     R = p.shape[0]
     for k in range(R):
         for l in range(n_labels):
@@ -89,8 +103,8 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_m
             for u in range(n_used):
                 r = urows[u]
                 act[r] += V[j, r] * sj
-    for q in range(n_ar):
-        a = prev_idx[q]
+    for q in range(n_ind):
+        a = ind_idx[q]
         for kr in range(R):
             for l in range(n_labels):
                 p[kr, l] += A[kr, a, l]
@@ -129,21 +143,25 @@ def step(
     x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, K, use_ar,
     # feature statistics: f_count, f_mean, f_m2, f_sumsq, state[0] = records seen
     center, f_count, f_mean, f_m2, f_sumsq, state,
-    # binary relevance at R rates: W (R, D, L), A (R, L, L) autoregressive, b (R, L),
+    # binary relevance at R rates: W (R, D, L), A (R, H + N - 1, L) indicators, b (R, L),
     # AdaGrad sums, br_lr (R,) learning rates
     W, GW, A, GA, b, Gb, br_lr,
-    # label-set classes: V (D, C*K), VA (L, C*K), Vb (C*K), AdaGrad sums
+    # label-set classes: V (D, 2C*K), VA (H + N - 1, 2C*K), Vb (2C*K), AdaGrad sums
     V, GV, VA, GVA, Vb, GVb,
     # class tables: class_hash (C*K,) int64, class_used (C*K,) bool, class_count (C*K,),
-    # class_lab (C*K, L) int64 and class_nlab (C*K,) int64; Misra-Gries candidates
+    # class_lab (C*K, S) int64 and class_nlab (C*K,) int64; Misra-Gries candidates
     # cand_hash (C, M) int64, cand_count (C, M)
     class_hash, class_used, class_count, class_lab, class_nlab, cand_hash, cand_count,
     # label -> cluster and per-label random keys for set hashing
     label_cluster, label_key,
-    # previous delivered label set (prev_mask (L,) bool)
-    prev_mask,
-    # expert and threshold selection: expert_score (R + 2,), thr_score (R, G)
-    expert_score, thr_grid, thr_score, fade_expert, fade_thr,
+    # previous delivered label set (prev_mask (L,) bool), hashed into H indicator rows
+    prev_mask, H,
+    # the router: each row's leaf node, node parents (root 0 has -1); node v > 0 is
+    # indicator row H + v - 1
+    leaves, node_parent,
+    # expert and threshold selection: node_score (nodes, R + 2) faded example-F1 of each
+    # expert per tree node, node_ready (nodes,) bool; thr_score (R, G)
+    node_score, node_ready, thr_grid, thr_score, fade_expert, fade_thr,
     # learning
     lr, l2, min_count,
     # local drift: dd (C, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (C,) bool,
@@ -179,22 +197,46 @@ def step(
     log_w = math.log(1.0 / warn_conf)
     log_d = math.log(1.0 / drift_conf)
     M = cand_hash.shape[1]
-    prev_idx = np.zeros(n_labels, dtype=np.int64)
+    ind_idx = np.zeros(H + node_parent.size, dtype=np.int64)
+    bucket_on = np.zeros(H, dtype=np.bool_)
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
-        n_prev = 0
-        for l in range(n_labels):
-            if prev_mask[l]:
-                prev_idx[n_prev] = l
-                n_prev += 1
-        n_ar = n_prev if use_ar else 0  # previous labels as inputs
+        # indicator inputs: the previous label set's buckets (label l -> l mod H), then
+        # the tree nodes on the record's path below the root
+        n_ind = 0
+        if use_ar:
+            for l in range(n_labels):
+                if prev_mask[l]:
+                    a = l % H
+                    if not bucket_on[a]:
+                        bucket_on[a] = True
+                        ind_idx[n_ind] = a
+                        n_ind += 1
+            for q in range(n_ind):
+                bucket_on[ind_idx[q]] = False
+        leaf = leaves[i]
+        u = leaf
+        while u > 0:
+            ind_idx[n_ind] = H + u - 1
+            n_ind += 1
+            u = node_parent[u]
+        # the experts' scores of the leaf's region: a node that has seen no record yet
+        # starts from its nearest ancestor's (copied when it learns its first record)
+        src = leaf
+        while not node_ready[src]:
+            src = node_parent[src]
+        if learn and src != leaf:
+            for e in range(R + 2):
+                node_score[leaf, e] = node_score[src, e]
+            node_ready[leaf] = True
+            src = leaf
         n_used = 0
         for r in range(CK):
             if class_used[r]:
                 urows[n_used] = r
                 n_used += 1
         _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind,
                  s, p, act, best_row)
         # ---- the experts' predictions ------------------------------------------------
         for kr in range(R):
@@ -224,7 +266,7 @@ def step(
                     pred_h[class_lab[r, q]] = True
         ex = 0
         for e in range(1, R + 2):
-            if expert_score[e] > expert_score[ex]:
+            if node_score[src, e] > node_score[src, ex]:
                 ex = e
         out_expert[i] = ex
         for l in range(n_labels):
@@ -266,7 +308,8 @@ def step(
                     n_b += 1
                     if y[l]:
                         i_b += 1
-            expert_score[1 + kr] = expert_score[1 + kr] * fade_expert + _f1(n_true, n_b, i_b)
+            node_score[leaf, 1 + kr] = (node_score[leaf, 1 + kr] * fade_expert
+                                        + _f1(n_true, n_b, i_b))
             for c in range(len(thr_grid)):
                 n_p = 0
                 i_p = 0
@@ -276,8 +319,9 @@ def step(
                         if y[l]:
                             i_p += 1
                 thr_score[kr, c] = thr_score[kr, c] * fade_thr + _f1(n_true, n_p, i_p)
-        expert_score[HIER] = expert_score[HIER] * fade_expert + _f1(n_true, n_h, i_h)
-        expert_score[NOCHANGE] = expert_score[NOCHANGE] * fade_expert + _f1(n_true, n_nc, i_nc)
+        node_score[leaf, HIER] = node_score[leaf, HIER] * fade_expert + _f1(n_true, n_h, i_h)
+        node_score[leaf, NOCHANGE] = (node_score[leaf, NOCHANGE] * fade_expert
+                                      + _f1(n_true, n_nc, i_nc))
         if local_drift:
             for c in range(n_clusters):
                 rec_count[c] = 0
@@ -313,7 +357,7 @@ def step(
             f_m2[j] += delta * (v - f_mean[j])
             f_sumsq[j] += v * v
         _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, prev_idx, n_ar,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind,
                  s, p, act, best_row)
         # ---- label-set classes: find, admit, or map the record's set per cluster --------
         for c in range(n_clusters):
@@ -427,8 +471,8 @@ def step(
                     gr = act[r] * sj + l2 * V[j, r]
                     GV[j, r] += gr * gr
                     V[j, r] -= lr * gr / math.sqrt(GV[j, r] + 1e-8)
-        for q in range(n_ar):
-            a = prev_idx[q]
+        for q in range(n_ind):
+            a = ind_idx[q]
             for kr in range(R):
                 rate = br_lr[kr]
                 for l in range(n_labels):

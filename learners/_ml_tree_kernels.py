@@ -286,8 +286,8 @@ def best_split(s, n_features, n_labels, mode, n_bins, min_child, st_n, st_pos, b
 
     Returns ``(best_gain, second_gain, feature, bin)``; ``feature = -1`` when no
     candidate leaves ``min_child`` records on each side. ``second_gain`` is at least 0
-    (the null split). Equal gains go to the feature of lower ``rank`` (its name's sort
-    position), so the result does not depend on the order features arrived in.
+    (the null split). Equal gains go to the feature of lower ``rank`` (a fixed key of
+    its name), so the result does not depend on the order features arrived in.
     ``tot`` and ``left`` are scratch vectors of at least ``n_labels``.
     """
     best = -1.0
@@ -466,11 +466,32 @@ STATS_LIMIT = 2**30
 
 
 @njit(cache=True, nogil=True)
+def _score_thresholds(score, y_idx, a0, a1, n_labels, thr_grid, thr_score, thr_fade, ybuf):
+    """Fade each threshold's example-F1 and add its F1 on this record (labels
+    ``y_idx[a0:a1]``), predicted with ``score`` before the record is learned."""
+    for l in range(n_labels):
+        ybuf[l] = 0.0
+    for a in range(a0, a1):
+        ybuf[y_idx[a]] = 1.0
+    n_true = a1 - a0
+    for c in range(thr_grid.size):
+        n_pred = 0
+        inter = 0
+        for l in range(n_labels):
+            if score[l] > thr_grid[c]:
+                n_pred += 1
+                if ybuf[l] > 0.0:
+                    inter += 1
+        f1 = 1.0 if n_true + n_pred == 0 else 2.0 * inter / (n_true + n_pred)
+        thr_score[c] = thr_score[c] * thr_fade + f1
+
+
+@njit(cache=True, nogil=True)
 def step(start, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_features, mode,
          collect, leaf_cap, n_bins, grace, delta, tau, log2_range, min_child, prior_weight,
          fixed_thr, range_min, range_std, counts, fstat, rank, node_i, node_thr, slot_i,
          lf_n, lf_pos, lf_prior, st_pos, bin_n, bin_pos, rng_lo, rng_hi, thr_grid,
-         thr_score, thr_fade, out_pred, out_score, status):
+         thr_score, thr_fade, out_pred, out_score, out_leaf, status):
     """Predict (and, if ``learn``, then learn) rows ``start ..`` of a CSR block.
 
     Each row is routed to its leaf and scored with the model as it stands; when learning,
@@ -480,7 +501,10 @@ def step(start, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_features, 
     tries a split. A split that needs more room than the arrays have stops the loop:
     ``status = [next_row, slot, feature, bin]`` (``slot = -1`` when the block is done),
     and the caller grows the arrays, calls :func:`apply_split` and resumes.
-    Outputs go to ``out_pred`` / ``out_score`` rows when those have rows.
+    Outputs go to ``out_pred`` / ``out_score`` rows when those have rows. When
+    ``out_leaf`` has rows the tree only routes (iHOMER's router): ``out_leaf[i]`` is the
+    node of row ``i``'s leaf before the row is learned, and the threshold grid is left
+    alone.
     """
     n = x_ptr.size - 1
     fill = 0.0 if mode == SPARSE else np.nan
@@ -490,6 +514,7 @@ def step(start, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_features, 
     tot = np.zeros(max(n_labels, 1))
     left = np.zeros(max(n_labels, 1))
     write = out_pred.shape[0] > 0
+    route = out_leaf.shape[0] > 0
     status[0] = n
     status[1] = -1
     r_bound = merit_range(n_labels, log2_range)
@@ -502,7 +527,10 @@ def step(start, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_features, 
             if v == v:
                 xv[x_idx[k]] = v
         s = _route(xv, mode, node_i, node_thr)
-        _leaf_scores(s, n_labels, lf_n, lf_pos, lf_prior, prior_weight, score)
+        if route:
+            out_leaf[i] = slot_i[NODE, s]
+        else:
+            _leaf_scores(s, n_labels, lf_n, lf_pos, lf_prior, prior_weight, score)
         if write:
             thr = _threshold(fixed_thr, counts[N_LEARNED], thr_grid, thr_score)
             for l in range(n_labels):
@@ -512,24 +540,11 @@ def step(start, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_features, 
             xv[x_idx[k]] = fill
         if not learn:
             continue
-        # the threshold grid's example-F1 on this record, predicted before learning it
-        for l in range(n_labels):
-            ybuf[l] = 0.0
         a0 = y_ptr[i]
         a1 = y_ptr[i + 1]
-        for a in range(a0, a1):
-            ybuf[y_idx[a]] = 1.0
-        n_true = a1 - a0
-        for c in range(thr_grid.size):
-            n_pred = 0
-            inter = 0
-            for l in range(n_labels):
-                if score[l] > thr_grid[c]:
-                    n_pred += 1
-                    if ybuf[l] > 0.0:
-                        inter += 1
-            f1 = 1.0 if n_true + n_pred == 0 else 2.0 * inter / (n_true + n_pred)
-            thr_score[c] = thr_score[c] * thr_fade + f1
+        if not route:
+            _score_thresholds(score, y_idx, a0, a1, n_labels, thr_grid, thr_score, thr_fade,
+                              ybuf)
         counts[N_LEARNED] += 1
         # global running mean / variance of each feature (for the bin ranges)
         for k in range(k0, k1):

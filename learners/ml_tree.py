@@ -10,7 +10,7 @@ labels) statistics per record, bounded memory, exact batch == record-by-record p
 
 from __future__ import annotations
 
-import bisect
+import hashlib
 
 import numpy as np
 from river import base
@@ -39,8 +39,11 @@ def _grown(a: np.ndarray, shape, fill=0) -> np.ndarray:
     return new
 
 
-def _name_key(name) -> tuple:
-    return (type(name).__name__, str(name))
+def _name_rank(name) -> int:
+    """A fixed 63-bit key of a feature name (its type and text): the tie-break order of
+    equal split gains, the same whatever order the features arrived in."""
+    text = f"{type(name).__name__}\0{name}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
 
 
 class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
@@ -192,8 +195,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         self._features = FeatureIndex()
         self._labels = LabelIndex()
         self._named: dict = {}  # labels named in some y but never positive yet
-        self._sorted_names: list = []  # feature name keys, sorted: the tie-break order
-        self._rank = np.zeros(0, dtype=np.int64)
+        self._rank = np.zeros(0, dtype=np.int64)  # per feature: tie-break key of its name
         self._mode = K.UNDECIDED if sparse is None else (K.SPARSE if sparse else K.DENSE)
         self._probe_nnz = 0
         self._probe_features: set = set()
@@ -285,14 +287,9 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         if col is not None:
             return col
         col = self._features.add(name)
-        key = _name_key(name)
-        at = bisect.bisect_left(self._sorted_names, key)
-        self._sorted_names.insert(at, key)
         if self._rank.size <= col:
             self._rank = _grown(self._rank, (_cap(col + 1, self._rank.size),))
-        live = self._rank[:col]
-        live[live >= at] += 1
-        self._rank[col] = at
+        self._rank[col] = _name_rank(name)
         return col
 
     # -- encoding ----------------------------------------------------------------------
@@ -314,11 +311,14 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             self._empty_stats()  # the right number of bins; sized by _ensure_capacity
 
     # -- the kernel call -----------------------------------------------------------------
-    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, write: bool):
+    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, write: bool,
+             out_leaf: np.ndarray | None = None):
         n = len(x_ptr) - 1
         L = len(self._labels)
         out_pred = np.zeros((n, L) if write else (0, 0), dtype=bool)
         out_score = np.zeros((n, L) if write else (0, 0))
+        if out_leaf is None:
+            out_leaf = np.zeros(0, dtype=np.int64)
         if learn:
             self._probe(x_ptr, x_idx)
         thr = -1.0 if self.threshold == "auto" else float(self.threshold)
@@ -336,7 +336,8 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
                    self._fstat, self._rank, self._node_i, self._node_thr, self._slot_i,
                    self._lf_n, self._lf_pos, self._lf_prior, self._st_pos, self._bin_n,
                    self._bin_pos, self._rng_lo, self._rng_hi, self._thr_grid,
-                   self._thr_score, self.THRESHOLD_FADE, out_pred, out_score, status)
+                   self._thr_score, self.THRESHOLD_FADE, out_pred, out_score, out_leaf,
+                   status)
             start = int(status[0])
             if status[1] >= 0:  # a split that needs room: grow, split, carry on
                 self._ensure_capacity(extra_slot=True)
@@ -351,6 +352,50 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             if self._stats_on:
                 self._ensure_capacity()  # frees the statistics once the tree is full
         return out_pred, out_score
+
+    # -- as a router inside another learner ----------------------------------------------
+    def share_indexes(self, features: FeatureIndex, labels: LabelIndex) -> None:
+        """Read feature and label columns from another learner's indexes.
+
+        The tree then serves as that learner's router (:meth:`route`): both must be empty
+        now, and the host adds every new feature through :meth:`add_feature`, so that
+        the tree keeps a tie-break key for each.
+        """
+        if len(features) or len(labels) or len(self._features) or len(self._labels):
+            raise ValueError("share_indexes needs empty indexes on both sides")
+        self._features = features
+        self._labels = labels
+
+    def add_feature(self, name) -> int:
+        """The column of feature ``name``, registering it if new (see :meth:`share_indexes`)."""
+        return self._add_feature(name)
+
+    def route(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool) -> np.ndarray:
+        """The leaf node of each row (CSR, columns of the shared indexes), in order.
+
+        Each row is routed with the tree as it stands after learning the rows before it;
+        with ``learn`` the row is then learned (``y_ptr, y_idx``: its positive label
+        columns), exactly as :meth:`learn_one` would. Node ids are stable: a node never
+        changes its parent (:attr:`node_parents`), and a split adds two new nodes under
+        the leaf it splits. The threshold grid is not kept up to date (a router does not
+        predict labels).
+        """
+        n = len(x_ptr) - 1
+        out_leaf = np.zeros(n, dtype=np.int64)
+        if n:
+            self._run(x_ptr, x_idx, x_val, y_ptr, y_idx, learn=learn, write=False,
+                      out_leaf=out_leaf)
+        return out_leaf
+
+    @property
+    def node_parents(self) -> np.ndarray:
+        """Parent of each node id (``-1`` for the root); a view, valid until the next call."""
+        return self._node_i[K.PARENT]
+
+    @property
+    def max_nodes(self) -> int:
+        """Most nodes the tree can ever have: ``2 * max_leaves - 1``."""
+        return 2 * int(self.max_leaves) - 1
 
     # -- river API ---------------------------------------------------------------------
     def learn_one(self, x, y):
