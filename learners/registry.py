@@ -39,6 +39,12 @@ def _ihomer(seed):
     return IHOMER()
 
 
+def _moe(seed):
+    from learners.moe import MixtureOfExperts
+
+    return MixtureOfExperts() if seed is None else MixtureOfExperts(seed=seed)
+
+
 def _mlht(seed):
     from learners.ml_tree import MultiLabelHoeffdingTree
 
@@ -76,6 +82,8 @@ LEARNERS: dict[str, LearnerSpec] = {
                           "powersets, binary relevance and no-change, chosen online; numba",
                           _ihomer),
     "br": LearnerSpec("binary relevance of online logistic regressions; numba, fast", _br),
+    "moe": LearnerSpec("mixture of experts: routed regime experts with memories, gated "
+                       "against an iHOMER generalist; numba", _moe),
     "mlht": LearnerSpec("multi-label Hoeffding tree (label-entropy splits); numba", _mlht),
     "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
                          _br_ht),

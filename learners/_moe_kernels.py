@@ -1,0 +1,920 @@
+"""numba kernels of :class:`learners.moe.MixtureOfExperts`: one routed step per record.
+
+All state lives in arrays owned by the Python object; the kernels validate nothing.
+
+Notation: ``D`` features, ``L`` labels, ``S`` specialist slots; the expert *bank* holds
+``S + 1`` binary relevance models of logistic regressions (slot ``S`` is the warm
+candidate), ``W (S + 1, D, L)``, ``b (S + 1, L)`` with AdaGrad sums ``GW``, ``Gb``. ``G``
+label groups: one group of every label for data-regime experts, the generalist's label
+clusters for task experts (``grp_ptr`` / ``grp_lab``: the labels of each group, CSR).
+Per (slot, group): faded threshold scores ``thr_score (S + 1, G, n_grid)``, records
+learned ``n_lrn``, faded usage ``usage`` and recent example-F1 ``fast``.
+
+The router is a one-hidden-layer MLP (``tanh``), ``z_e = W2[:, e] . tanh(W1^T s + b1) +
+b2[e] + a[0] ctx[e, 0] + a[1] ctx[e, 1]``, over ``E`` outputs: ``S`` slots plus the
+generalist (data experts, output ``S``) or the ``G`` groups (task experts). ``s`` is the
+standardised record (shared with the experts). The two context inputs of each output
+(its recent example-F1, and how far it is below the best output now, for data experts;
+the group's recent F1 and whether the previous record involved it, for task experts) go
+through weights ``a`` shared by all outputs, so what the router learns about them holds
+at once for an expert that was just replaced. The router learns by Adam on the binary
+cross-entropy of ``sigmoid(z)`` against the correctness mask of the last ``router_batch``
+records, every ``router_every`` learned records; routing uses ``softmax(z / T)`` over the
+``top_k`` largest logits.
+
+Local drift: an HDDM-A test (Frias-Blanco et al. 2015, Hoeffding bounds on the mean loss
+before and after the cut point where ``mean + eps`` was lowest) per routed expert (data)
+or per group (task) on the loss ``1 - example F1``. A warning resets the candidate (it
+then learns the new regime from there); a drift freezes the failing expert as a memory
+and either reactivates a memory that does better now (a recurring concept) or copies the
+candidate into the least used slot. Events go to ``ev_buf`` as ``(row, code, slot,
+group)``: 1 = warning (candidate restarted), 2 = drift (expert frozen), 3 = slot replaced
+from the candidate, 4 = memory expert reactivated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from learners._logistic_kernels import _standardise
+
+EV_WARNING, EV_DRIFT, EV_REPLACED, EV_REACTIVATED = 1, 2, 3, 4
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sigmoid(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _f1(n_true, n_pred, inter):
+    if n_true + n_pred == 0:
+        return 1.0
+    return 2.0 * inter / (n_true + n_pred)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _log(ev_buf, ev_count, row, code, slot, group):
+    k = ev_count[0]
+    if k < ev_buf.shape[0]:
+        ev_buf[k, 0] = row
+        ev_buf[k, 1] = code
+        ev_buf[k, 2] = slot
+        ev_buf[k, 3] = group
+    ev_count[0] = k + 1
+
+
+@njit(cache=True, nogil=True)
+def _hddm(dd, c, loss, log_w, log_d):
+    """One HDDM-A update of detector ``c``: 0 = in control, 1 = warning, 2 = drift.
+
+    ``dd[c] = (n, sum, cut_n, cut_sum)`` of the loss; a drift restarts the detector.
+    """
+    dd[c, 0] += 1.0
+    dd[c, 1] += loss
+    nn = dd[c, 0]
+    if dd[c, 2] == 0.0 or dd[c, 1] / nn + math.sqrt(log_d / (2.0 * nn)) <= (
+            dd[c, 3] / dd[c, 2] + math.sqrt(log_d / (2.0 * dd[c, 2]))):
+        dd[c, 2] = nn
+        dd[c, 3] = dd[c, 1]
+    m = nn - dd[c, 2]
+    if m <= 0:
+        return 0
+    gap = (dd[c, 1] - dd[c, 3]) / m - dd[c, 3] / dd[c, 2]
+    scale = 0.5 * (1.0 / dd[c, 2] + 1.0 / m)
+    if gap > math.sqrt(scale * log_d):
+        for z in range(4):
+            dd[c, z] = 0.0
+        return 2
+    if gap > math.sqrt(scale * log_w):
+        return 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _standardised(k0, k1, x_idx, x_val, center, f_count, f_mean, f_m2, f_sumsq, n_total, s):
+    for k in range(k0, k1):
+        s[k - k0] = _standardise(x_idx[k], x_val[k], center, f_count, f_mean, f_m2, f_sumsq,
+                                 n_total)
+
+
+@njit(cache=True, nogil=True)
+def _bank_forward(k0, k1, x_idx, s, W, b, n_labels, p):
+    """``p[m, l]``: probability of label ``l`` under bank model ``m`` (all models)."""
+    M = p.shape[0]
+    for m in range(M):
+        for l in range(n_labels):
+            p[m, l] = b[m, l]
+    for k in range(k0, k1):
+        sj = s[k - k0]
+        if sj != 0.0:
+            j = x_idx[k]
+            for m in range(M):
+                for l in range(n_labels):
+                    p[m, l] += W[m, j, l] * sj
+    for m in range(M):
+        for l in range(n_labels):
+            p[m, l] = _sigmoid(p[m, l])
+
+
+@njit(cache=True, nogil=True)
+def _threshold(thr_score, m, g, thr_grid, n_lrn):
+    if n_lrn[m, g] <= 0:
+        return 0.35
+    bt = 0
+    for c in range(thr_grid.size):
+        if thr_score[m, g, c] > thr_score[m, g, bt]:
+            bt = c
+    return thr_grid[bt]
+
+
+@njit(cache=True, nogil=True)
+def _score_thresholds(thr_score, m, g, thr_grid, fade, p, y, labs, n_true):
+    """Fade and add the example-F1 every grid threshold would have scored on ``labs``."""
+    for c in range(thr_grid.size):
+        n_p = 0
+        i_p = 0
+        for q in range(labs.size):
+            l = labs[q]
+            if p[m, l] > thr_grid[c]:
+                n_p += 1
+                if y[l]:
+                    i_p += 1
+        thr_score[m, g, c] = thr_score[m, g, c] * fade + _f1(n_true, n_p, i_p)
+
+
+@njit(cache=True, nogil=True)
+def _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2):
+    """One AdaGrad step of bank model ``m`` on the labels ``labs`` (``p`` before it)."""
+    for q in range(labs.size):
+        l = labs[q]
+        g = p[m, l] - (1.0 if y[l] else 0.0)
+        Gb[m, l] += g * g
+        b[m, l] -= lr * g / math.sqrt(Gb[m, l] + 1e-8)
+    for k in range(k0, k1):
+        sj = s[k - k0]
+        if sj == 0.0:
+            continue
+        j = x_idx[k]
+        for q in range(labs.size):
+            l = labs[q]
+            gr = (p[m, l] - (1.0 if y[l] else 0.0)) * sj + l2 * W[m, j, l]
+            GW[m, j, l] += gr * gr
+            W[m, j, l] -= lr * gr / math.sqrt(GW[m, j, l] + 1e-8)
+
+
+@njit(cache=True, nogil=True)
+def _copy_model(src, dst, labs, W, GW, b, Gb):
+    D = W.shape[1]
+    for q in range(labs.size):
+        l = labs[q]
+        b[dst, l] = b[src, l]
+        Gb[dst, l] = Gb[src, l]
+        for j in range(D):
+            W[dst, j, l] = W[src, j, l]
+            GW[dst, j, l] = GW[src, j, l]
+
+
+@njit(cache=True, nogil=True)
+def _reset_model(m, labs, W, GW, Gb):
+    """Forget what model ``m`` learned on ``labs``, keeping its label biases (priors)."""
+    D = W.shape[1]
+    for q in range(labs.size):
+        l = labs[q]
+        Gb[m, l] = 0.0
+        for j in range(D):
+            W[m, j, l] = 0.0
+            GW[m, j, l] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, n_out, h, z):
+    H = b1.size
+    for u in range(H):
+        h[u] = b1[u]
+    for k in range(k0, k1):
+        sj = s[k - k0]
+        if sj != 0.0:
+            j = x_idx[k]
+            for u in range(H):
+                h[u] += W1[j, u] * sj
+    for u in range(H):
+        h[u] = math.tanh(h[u])
+    for e in range(n_out):
+        t = b2[e] + a[0] * ctx[e, 0] + a[1] * ctx[e, 1]
+        for u in range(H):
+            t += W2[u, e] * h[u]
+        z[e] = t
+
+
+@njit(cache=True, nogil=True)
+def _adam(w, g, m, v, lr, t, l2):
+    b1c = 1.0 - 0.9 ** t
+    b2c = 1.0 - 0.999 ** t
+    for i in range(w.size):
+        gi = g[i] + l2 * w[i]
+        m[i] = 0.9 * m[i] + 0.1 * gi
+        v[i] = 0.999 * v[i] + 0.001 * gi * gi
+        w[i] -= lr * (m[i] / b1c) / (math.sqrt(v[i] / b2c) + 1e-8)
+
+
+@njit(cache=True, nogil=True)
+def _router_train(n_rows, n_feat, n_out, buf_x, buf_ctx, buf_mask, buf_valid, buf_pos,
+                  W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
+                  t, lr, l2):
+    """One Adam step on the mean binary cross-entropy of the last ``n_rows`` records."""
+    H = b1.size
+    B = buf_x.shape[0]
+    gW1 = np.zeros((W1.shape[0], H))
+    gb1 = np.zeros(H)
+    gW2 = np.zeros((H, W2.shape[1]))
+    gb2 = np.zeros(W2.shape[1])
+    ga = np.zeros(2)
+    h = np.zeros(H)
+    dh = np.zeros(H)
+    dz = np.zeros(n_out)
+    scale = 1.0 / n_rows
+    for q in range(n_rows):
+        r = (buf_pos - 1 - q) % B
+        for u in range(H):
+            h[u] = b1[u]
+        for j in range(n_feat):
+            xj = buf_x[r, j]
+            if xj != 0.0:
+                for u in range(H):
+                    h[u] += W1[j, u] * xj
+        for u in range(H):
+            h[u] = math.tanh(h[u])
+            dh[u] = 0.0
+        for e in range(n_out):
+            if not buf_valid[r, e]:
+                dz[e] = 0.0
+                continue
+            t_e = b2[e] + a[0] * buf_ctx[r, e, 0] + a[1] * buf_ctx[r, e, 1]
+            for u in range(H):
+                t_e += W2[u, e] * h[u]
+            d = (_sigmoid(t_e) - buf_mask[r, e]) * scale
+            dz[e] = d
+            gb2[e] += d
+            ga[0] += d * buf_ctx[r, e, 0]
+            ga[1] += d * buf_ctx[r, e, 1]
+            for u in range(H):
+                gW2[u, e] += d * h[u]
+                dh[u] += d * W2[u, e]
+        for u in range(H):
+            dh[u] *= 1.0 - h[u] * h[u]
+            gb1[u] += dh[u]
+        for j in range(n_feat):
+            xj = buf_x[r, j]
+            if xj != 0.0:
+                for u in range(H):
+                    gW1[j, u] += xj * dh[u]
+    _adam(W1.ravel(), gW1.ravel(), mW1.ravel(), vW1.ravel(), lr, t, l2)
+    _adam(b1, gb1, mb1, vb1, lr, t, 0.0)
+    _adam(W2.ravel(), gW2.ravel(), mW2.ravel(), vW2.ravel(), lr, t, l2)
+    _adam(b2, gb2, mb2, vb2, lr, t, 0.0)
+    _adam(a, ga, ma, va, lr, t, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _top_k(z, valid, n_out, k, chosen):
+    """Indices of the ``k`` largest valid logits (ties: lowest index) -> count."""
+    n = 0
+    for _ in range(k):
+        best = -1
+        for e in range(n_out):
+            if not valid[e]:
+                continue
+            taken = False
+            for q in range(n):
+                if chosen[q] == e:
+                    taken = True
+                    break
+            if taken:
+                continue
+            if best < 0 or z[e] > z[best]:
+                best = e
+        if best < 0:
+            break
+        chosen[n] = best
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _gate_open(gate, z_gate, margin):
+    """Whether the faded paired gain of the mixture over the generalist is significant.
+
+    ``gate = (S0, S1, S2)``: faded weight, sum and sum of squares of the per-record
+    example-F1 difference (mixture minus generalist).
+    """
+    if gate[0] < 1.0:
+        return False
+    mean = gate[1] / gate[0]
+    var = max(gate[2] / gate[0] - mean * mean, 0.0)
+    return mean > margin + z_gate * math.sqrt(var / gate[0])
+
+
+@njit(cache=True, nogil=True)
+def _push_buffer(k0, k1, x_idx, s, n_feat, n_out, ctx, mask, valid, buf_x, buf_ctx,
+                 buf_mask, buf_valid, istate):
+    B = buf_x.shape[0]
+    r = istate[3]
+    for j in range(n_feat):
+        buf_x[r, j] = 0.0
+    for k in range(k0, k1):
+        buf_x[r, x_idx[k]] = s[k - k0]
+    for e in range(buf_mask.shape[1]):
+        if e < n_out:
+            buf_ctx[r, e, 0] = ctx[e, 0]
+            buf_ctx[r, e, 1] = ctx[e, 1]
+            buf_mask[r, e] = mask[e]
+            buf_valid[r, e] = valid[e]
+        else:
+            buf_valid[r, e] = False
+    istate[3] = (r + 1) % B
+    if istate[2] < B:
+        istate[2] += 1
+
+
+@njit(cache=True, nogil=True)
+def _significant(alt, c, z, n_min):
+    """Whether the paired gains in ``alt[c] = (n, sum, sum of squares)`` are significantly
+    positive (mean above ``z`` standard errors, after at least ``n_min`` pairs)."""
+    n = alt[c, 0]
+    if n < n_min:
+        return False
+    mean = alt[c, 1] / n
+    var = max(alt[c, 2] / n - mean * mean, 0.0)
+    return mean > 0.0 and mean > z * math.sqrt(var / n)
+
+
+@njit(cache=True, nogil=True)
+def _move_scores(src, dst, g, thr_score, n_lrn, fast, slow):
+    for c in range(thr_score.shape[2]):
+        thr_score[dst, g, c] = thr_score[src, g, c]
+    n_lrn[dst, g] = n_lrn[src, g]
+    fast[dst, g] = fast[src, g]
+    slow[dst, g] = slow[src, g]
+
+
+@njit(cache=True, nogil=True)
+def _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq):
+    for kk in range(k0, k1):
+        j = x_idx[kk]
+        v = x_val[kk]
+        f_count[j] += 1
+        delta = v - f_mean[j]
+        f_mean[j] += delta / f_count[j]
+        f_m2[j] += delta * (v - f_mean[j])
+        f_sumsq[j] += v * v
+
+
+@njit(cache=True, nogil=True)
+def step_data(
+    # records (CSR) and what to do
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_feat, center,
+    # feature statistics; istate = (records learned, adam steps, buffer fill, buffer
+    # position, records since the candidate's last restart)
+    f_count, f_mean, f_m2, f_sumsq, istate,
+    # expert bank (S + 1 models; the last is the candidate) and its learning
+    W, GW, b, Gb, lr, l2, all_labs,
+    thr_grid, thr_score, thr_fade, n_lrn, usage, usage_fade, fast, fast_fade, slow,
+    slow_fade, ref, learnable, min_records,
+    # the generalist (gen_on: present) and its predictions per row; gstat = (recent F1
+    # of the generalist, gate S0, gate S1, gate S2)
+    gen_on, gen_pred, gen_score, gstat, gate_fade, gate_z, gate_margin,
+    # router
+    W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
+    router_lr, router_l2, temperature, top_k, router_every, router_batch,
+    ctx, buf_x, buf_ctx, buf_mask, buf_valid, correct_threshold,
+    # drift: detectors, warning flags, paired candidate gains (E, 3), record counts since
+    # the candidate's restart (E,)
+    dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
+    replace_z, ev_buf, ev_count,
+    # outputs
+    out_pred, out_score, out_choice,
+):
+    n = len(x_ptr) - 1
+    S = W.shape[0] - 1
+    CAND = S
+    GEN = S                       # router output of the generalist
+    E = S + 1
+    width = 1
+    for i in range(n):
+        width = max(width, x_ptr[i + 1] - x_ptr[i])
+    s = np.zeros(width)
+    p = np.zeros((S + 1, n_labels))
+    thr = np.zeros(S + 1)
+    H = b1.size
+    h = np.zeros(H)
+    z = np.zeros(E)
+    valid = np.zeros(E, dtype=np.bool_)
+    trainable = np.zeros(E, dtype=np.bool_)
+    chosen = np.zeros(E, dtype=np.int64)
+    routed = np.zeros(E, dtype=np.int64)
+    wts = np.zeros(E)
+    vote = np.zeros(n_labels)
+    mix_score = np.zeros(n_labels)
+    mix_pred = np.zeros(n_labels, dtype=np.bool_)
+    y = np.zeros(n_labels, dtype=np.bool_)
+    f1 = np.zeros(E + 1)          # slots, generalist (index S), candidate (index S + 1)
+    mask = np.zeros(E)
+    log_w = math.log(1.0 / warn_conf)
+    log_d = math.log(1.0 / drift_conf)
+    for i in range(n):
+        k0, k1 = x_ptr[i], x_ptr[i + 1]
+        _standardised(k0, k1, x_idx, x_val, center, f_count, f_mean, f_m2, f_sumsq,
+                      float(istate[0]), s)
+        _bank_forward(k0, k1, x_idx, s, W, b, n_labels, p)
+        for m in range(S + 1):
+            thr[m] = _threshold(thr_score, m, 0, thr_grid, n_lrn)
+        _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, E, h, z)
+        for e in range(S):
+            valid[e] = n_lrn[e, 0] >= min_records
+        valid[GEN] = gen_on
+        # ---- the mixture: softmax(z / T) over the top-k valid outputs -------------------
+        k = _top_k(z, valid, E, top_k, chosen)
+        for l in range(n_labels):
+            vote[l] = 0.0
+            mix_score[l] = 0.0
+        if k == 0:  # nothing trained yet: the candidate (learning every record) answers
+            for l in range(n_labels):
+                mix_pred[l] = p[CAND, l] > thr[CAND]
+                mix_score[l] = p[CAND, l]
+            top = GEN
+        else:
+            zmax = z[chosen[0]]
+            tot = 0.0
+            for q in range(k):
+                wts[q] = math.exp((z[chosen[q]] - zmax) / temperature)
+                tot += wts[q]
+            for q in range(k):
+                e = chosen[q]
+                w = wts[q] / tot
+                for l in range(n_labels):
+                    if e == GEN:
+                        on = gen_pred[i, l]
+                        sc = gen_score[i, l]
+                    else:
+                        on = p[e, l] > thr[e]
+                        sc = p[e, l]
+                    if on:
+                        vote[l] += w
+                    mix_score[l] += w * sc
+            for l in range(n_labels):
+                mix_pred[l] = vote[l] > 0.5
+            top = chosen[0]
+        use_mix = (not gen_on) or _gate_open(gstat[1:], gate_z, gate_margin)
+        out_choice[i] = top if use_mix else -1
+        for l in range(n_labels):
+            if use_mix:
+                out_pred[i, l] = mix_pred[l]
+                out_score[i, l] = mix_score[l]
+            else:
+                out_pred[i, l] = gen_pred[i, l]
+                out_score[i, l] = gen_score[i, l]
+        if not learn:
+            continue
+        # ---- score every expert on the record (before learning it) ----------------------
+        for l in range(n_labels):
+            y[l] = False
+        for kk in range(y_ptr[i], y_ptr[i + 1]):
+            y[y_idx[kk]] = True
+        n_true = y_ptr[i + 1] - y_ptr[i]
+        for m in range(S + 1):
+            n_p = 0
+            i_p = 0
+            for l in range(n_labels):
+                if p[m, l] > thr[m]:
+                    n_p += 1
+                    if y[l]:
+                        i_p += 1
+            f1[m if m < S else E] = _f1(n_true, n_p, i_p)
+        n_p = 0
+        i_p = 0
+        n_m = 0
+        i_m = 0
+        for l in range(n_labels):
+            if gen_pred[i, l]:
+                n_p += 1
+                if y[l]:
+                    i_p += 1
+            if mix_pred[l]:
+                n_m += 1
+                if y[l]:
+                    i_m += 1
+        f1[GEN] = _f1(n_true, n_p, i_p)
+        if gen_on:
+            d = _f1(n_true, n_m, i_m) - f1[GEN]
+            gstat[1] = gstat[1] * gate_fade + 1.0
+            gstat[2] = gstat[2] * gate_fade + d
+            gstat[3] = gstat[3] * gate_fade + d * d
+        # ---- correctness mask -> router buffer (the router learns below) ----------------
+        best = -1.0
+        any_right = False
+        for e in range(E):
+            if valid[e]:
+                best = max(best, f1[e])
+                if f1[e] >= correct_threshold:
+                    any_right = True
+        for e in range(E):
+            mask[e] = 0.0
+            if valid[e] and (f1[e] >= correct_threshold or (not any_right and f1[e] >= best)):
+                mask[e] = 1.0
+        _push_buffer(k0, k1, x_idx, s, n_feat, E, ctx, mask, valid, buf_x, buf_ctx,
+                     buf_mask, buf_valid, istate)
+        # ---- the top-k learning specialists and the candidate learn the record ----------
+        for e in range(E):
+            trainable[e] = e < S and learnable[e]
+        n_routed = _top_k(z, trainable, E, top_k, routed)
+        for q in range(n_routed):
+            e = routed[q]
+            _score_thresholds(thr_score, e, 0, thr_grid, thr_fade, p, y, all_labs, n_true)
+            _learn_model(e, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+            n_lrn[e, 0] += 1.0
+        _score_thresholds(thr_score, CAND, 0, thr_grid, thr_fade, p, y, all_labs, n_true)
+        _learn_model(CAND, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+        n_lrn[CAND, 0] += 1.0
+        age[0] += 1.0
+        for e in range(S + 1):
+            usage[e, 0] *= usage_fade
+        for q in range(n_routed):
+            usage[routed[q], 0] += 1.0
+        for m in range(S + 1):
+            fm = f1[m if m < S else E]
+            fast[m, 0] = fast[m, 0] * fast_fade + (1.0 - fast_fade) * fm
+            slow[m, 0] = slow[m, 0] * slow_fade + (1.0 - slow_fade) * fm
+        gstat[0] = gstat[0] * fast_fade + (1.0 - fast_fade) * f1[GEN]
+        # ---- drift of the routed specialists -------------------------------------------
+        for q in range(n_routed):
+            e = routed[q]
+            if n_lrn[e, 0] < min_records:
+                continue
+            d = f1[E] - f1[e]  # the candidate against this expert, on its own records
+            alt[e, 0] += 1.0
+            alt[e, 1] += d
+            alt[e, 2] += d * d
+            if _significant(alt, e, replace_z, 30.0):
+                _copy_model(CAND, e, all_labs, W, GW, b, Gb)
+                _move_scores(CAND, e, 0, thr_score, n_lrn, fast, slow)
+                n_lrn[e, 0] = max(n_lrn[e, 0], min_records)
+                for c in range(4):
+                    dd[e, c] = 0.0
+                for c in range(3):
+                    alt[e, c] = 0.0
+                warn_on[e] = False
+                _log(ev_buf, ev_count, i, EV_REPLACED, e, 0)
+                continue
+            state = _hddm(dd, e, 1.0 - f1[e], log_w, log_d)
+            if state == 1 and not warn_on[e] and age[0] >= candidate_cooldown:
+                _reset_model(CAND, all_labs, W, GW, Gb)
+                for c in range(thr_grid.size):
+                    thr_score[CAND, 0, c] = 0.0
+                n_lrn[CAND, 0] = 0.0
+                age[0] = 0.0
+                for r in range(S):
+                    for c in range(3):
+                        alt[r, c] = 0.0
+                _log(ev_buf, ev_count, i, EV_WARNING, e, 0)
+            warn_on[e] = state == 1
+            if state == 2:
+                # keep what the expert knew as a memory in the least used other slot; the
+                # expert itself goes on learning (it is replaced once the candidate is
+                # significantly better)
+                j = -1
+                for r in range(S):
+                    if r != e and (j < 0 or usage[r, 0] < usage[j, 0]):
+                        j = r
+                if j >= 0:
+                    _copy_model(e, j, all_labs, W, GW, b, Gb)
+                    _move_scores(e, j, 0, thr_score, n_lrn, fast, slow)
+                    ref[j, 0] = slow[e, 0]
+                    usage[j, 0] = usage[e, 0]
+                    learnable[j] = False
+                    warn_on[j] = False
+                    for c in range(4):
+                        dd[j, c] = 0.0
+                    for c in range(3):
+                        alt[j, c] = 0.0
+                _log(ev_buf, ev_count, i, EV_DRIFT, j, 0)
+        # ---- a memory back at its own level, ahead of every learning expert, learns again
+        best_live = -1.0
+        for r in range(S):
+            if learnable[r] and n_lrn[r, 0] >= min_records:
+                best_live = max(best_live, fast[r, 0])
+        for r in range(S):
+            if (not learnable[r] and n_lrn[r, 0] >= min_records
+                    and fast[r, 0] >= ref[r, 0] - reactivate_margin
+                    and fast[r, 0] >= best_live + reactivate_margin):
+                learnable[r] = True
+                best_live = fast[r, 0]
+                for c in range(4):
+                    dd[r, c] = 0.0
+                _log(ev_buf, ev_count, i, EV_REACTIVATED, r, 0)
+        # ---- the router's context inputs ---------------------------------------------------
+        best_fast = gstat[0] if gen_on else -1.0
+        for e in range(S):
+            if n_lrn[e, 0] >= min_records:
+                best_fast = max(best_fast, fast[e, 0])
+        for e in range(S):
+            if n_lrn[e, 0] >= min_records:
+                ctx[e, 0] = fast[e, 0]
+                ctx[e, 1] = fast[e, 0] - best_fast
+            else:
+                ctx[e, 0] = 0.0
+                ctx[e, 1] = -1.0
+        ctx[GEN, 0] = gstat[0] if gen_on else 0.0
+        ctx[GEN, 1] = gstat[0] - best_fast if gen_on else -1.0
+        istate[0] += 1
+        _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
+        if istate[0] % router_every == 0:
+            istate[1] += 1
+            _router_train(min(istate[2], router_batch), n_feat, E, buf_x, buf_ctx, buf_mask,
+                          buf_valid, istate[3], W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2,
+                          vW2, mb2, vb2, ma, va, float(istate[1]), router_lr, router_l2)
+
+
+@njit(cache=True, nogil=True)
+def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb, lr, l2):
+    """AdaGrad step of slot ``m`` on the labels it serves (``act_lab[l] == m``)."""
+    cnt = 0
+    for l in range(n_labels):
+        if act_lab[l] == m:
+            cnt += 1
+    if cnt == 0:
+        return
+    labs = np.empty(cnt, dtype=np.int64)
+    cnt = 0
+    for l in range(n_labels):
+        if act_lab[l] == m:
+            labs[cnt] = l
+            cnt += 1
+    _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2)
+
+
+@njit(cache=True, nogil=True)
+def step_task(
+    # records (CSR) and what to do
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_feat, n_groups, center,
+    f_count, f_mean, f_m2, f_sumsq, istate,
+    # expert bank; label l of group label_group[l] is served by slot act_lab[l]
+    W, GW, b, Gb, lr, l2, all_labs, label_group, grp_ptr, grp_lab, act_lab,
+    thr_grid, thr_score, thr_fade, n_lrn, usage, usage_fade, fast, fast_fade, slow,
+    slow_fade, ref, min_records,
+    gen_on, gen_pred, gen_score, gstat, gate_fade, gate_z, gate_margin,
+    W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
+    router_lr, router_l2, temperature, top_k, router_every, router_batch,
+    ctx, buf_x, buf_ctx, buf_mask, buf_valid, correct_threshold, include_threshold,
+    dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
+    replace_z, ev_buf, ev_count,
+    out_pred, out_score, out_choice,
+):
+    n = len(x_ptr) - 1
+    S = W.shape[0] - 1
+    CAND = S
+    G = n_groups
+    width = 1
+    for i in range(n):
+        width = max(width, x_ptr[i + 1] - x_ptr[i])
+    s = np.zeros(width)
+    p = np.zeros((S + 1, n_labels))
+    thr = np.zeros((S + 1, G))
+    H = b1.size
+    h = np.zeros(H)
+    z = np.zeros(G)
+    valid = np.zeros(G, dtype=np.bool_)
+    chosen = np.zeros(G, dtype=np.int64)
+    include = np.zeros(G, dtype=np.bool_)
+    act = np.zeros(G, dtype=np.int64)
+    pa = np.zeros(n_labels, dtype=np.bool_)
+    y = np.zeros(n_labels, dtype=np.bool_)
+    mix_pred = np.zeros(n_labels, dtype=np.bool_)
+    f1g = np.zeros((S + 1, G))     # F1 of each model on each group's labels
+    f1a = np.zeros(G)              # F1 of the serving slots on each group
+    touched = np.zeros((S + 1, G), dtype=np.bool_)
+    inv = np.zeros(G, dtype=np.bool_)
+    mask = np.zeros(G)
+    seen = np.zeros(S + 1, dtype=np.int64)
+    log_w = math.log(1.0 / warn_conf)
+    log_d = math.log(1.0 / drift_conf)
+    for i in range(n):
+        k0, k1 = x_ptr[i], x_ptr[i + 1]
+        _standardised(k0, k1, x_idx, x_val, center, f_count, f_mean, f_m2, f_sumsq,
+                      float(istate[0]), s)
+        _bank_forward(k0, k1, x_idx, s, W, b, n_labels, p)
+        for g in range(G):
+            for m in range(S + 1):
+                thr[m, g] = _threshold(thr_score, m, g, thr_grid, n_lrn)
+            # the group's serving slot: the one most of its labels are served by
+            for m in range(S + 1):
+                seen[m] = 0
+            for q in range(grp_ptr[g], grp_ptr[g + 1]):
+                seen[act_lab[grp_lab[q]]] += 1
+            bm = 0
+            for m in range(S):
+                if seen[m] > seen[bm]:
+                    bm = m
+            act[g] = bm
+        for l in range(n_labels):
+            m = act_lab[l]
+            pa[l] = p[m, l] > thr[m, label_group[l]]
+        _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, G, h, z)
+        for g in range(G):
+            valid[g] = n_lrn[act[g], g] >= min_records
+            include[g] = False
+        k = _top_k(z, valid, G, top_k, chosen)
+        for q in range(k):
+            g = chosen[q]
+            include[g] = _sigmoid(z[g] / temperature) >= include_threshold
+        for l in range(n_labels):
+            g = label_group[l]
+            if valid[g]:
+                mix_pred[l] = include[g] and pa[l]
+            else:  # a group with no trained expert yet: its labels as the slot says
+                mix_pred[l] = pa[l]
+        use_mix = (not gen_on) or _gate_open(gstat[1:], gate_z, gate_margin)
+        out_choice[i] = k if use_mix else -1
+        for l in range(n_labels):
+            if use_mix:
+                g = label_group[l]
+                out_pred[i, l] = mix_pred[l]
+                out_score[i, l] = p[act_lab[l], l] * (
+                    _sigmoid(z[g] / temperature) if valid[g] else 1.0)
+            else:
+                out_pred[i, l] = gen_pred[i, l]
+                out_score[i, l] = gen_score[i, l]
+        if not learn:
+            continue
+        # ---- score the models and the groups on the record (before learning it) ---------
+        for l in range(n_labels):
+            y[l] = False
+        for kk in range(y_ptr[i], y_ptr[i + 1]):
+            y[y_idx[kk]] = True
+        n_true = y_ptr[i + 1] - y_ptr[i]
+        any_inv = False
+        for g in range(G):
+            nt = 0
+            na = 0
+            ia = 0
+            for q in range(grp_ptr[g], grp_ptr[g + 1]):
+                l = grp_lab[q]
+                if y[l]:
+                    nt += 1
+                if pa[l]:
+                    na += 1
+                    if y[l]:
+                        ia += 1
+            inv[g] = nt > 0
+            any_inv = any_inv or (inv[g] and valid[g])
+            f1a[g] = _f1(nt, na, ia)
+            for m in range(S + 1):
+                npd = 0
+                ip = 0
+                for q in range(grp_ptr[g], grp_ptr[g + 1]):
+                    l = grp_lab[q]
+                    if p[m, l] > thr[m, g]:
+                        npd += 1
+                        if y[l]:
+                            ip += 1
+                f1g[m, g] = _f1(nt, npd, ip)
+                touched[m, g] = nt + npd > 0
+        if gen_on:
+            n_p = 0
+            i_p = 0
+            n_m = 0
+            i_m = 0
+            for l in range(n_labels):
+                if gen_pred[i, l]:
+                    n_p += 1
+                    if y[l]:
+                        i_p += 1
+                if mix_pred[l]:
+                    n_m += 1
+                    if y[l]:
+                        i_m += 1
+            d = _f1(n_true, n_m, i_m) - _f1(n_true, n_p, i_p)
+            gstat[1] = gstat[1] * gate_fade + 1.0
+            gstat[2] = gstat[2] * gate_fade + d
+            gstat[3] = gstat[3] * gate_fade + d * d
+        # ---- correctness: a group is right when it is involved and its expert is good ---
+        any_right = False
+        best = -1.0
+        for g in range(G):
+            mask[g] = 0.0
+            if valid[g] and inv[g]:
+                best = max(best, f1a[g])
+                if f1a[g] >= correct_threshold:
+                    mask[g] = 1.0
+                    any_right = True
+        if not any_right and any_inv:
+            for g in range(G):
+                if valid[g] and inv[g] and f1a[g] >= best:
+                    mask[g] = 1.0
+        _push_buffer(k0, k1, x_idx, s, n_feat, G, ctx, mask, valid, buf_x, buf_ctx,
+                     buf_mask, buf_valid, istate)
+        # ---- each label's serving slot and the candidate learn ---------------------------
+        for m in range(S):
+            _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb,
+                                lr, l2)
+        _learn_model(CAND, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+        for g in range(G):
+            nt = 0
+            for q in range(grp_ptr[g], grp_ptr[g + 1]):
+                if y[grp_lab[q]]:
+                    nt += 1
+            labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
+            _score_thresholds(thr_score, act[g], g, thr_grid, thr_fade, p, y, labs, nt)
+            _score_thresholds(thr_score, CAND, g, thr_grid, thr_fade, p, y, labs, nt)
+            n_lrn[act[g], g] += 1.0
+            n_lrn[CAND, g] += 1.0
+            age[g] += 1.0
+            for m in range(S + 1):
+                usage[m, g] *= usage_fade
+            usage[act[g], g] += 1.0
+            for m in range(S + 1):
+                if touched[m, g]:
+                    fast[m, g] = fast[m, g] * fast_fade + (1.0 - fast_fade) * f1g[m, g]
+                    slow[m, g] = slow[m, g] * slow_fade + (1.0 - slow_fade) * f1g[m, g]
+        # ---- local drift per group: HDDM-A on the serving slot's loss -------------------
+        for g in range(G):
+            m = act[g]
+            labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
+            if n_lrn[m, g] < min_records:
+                continue
+            if inv[g] or touched[m, g] or touched[CAND, g]:
+                d = f1g[CAND, g] - f1a[g]
+                alt[g, 0] += 1.0
+                alt[g, 1] += d
+                alt[g, 2] += d * d
+                if _significant(alt, g, replace_z, 30.0):
+                    _copy_model(CAND, m, labs, W, GW, b, Gb)
+                    _move_scores(CAND, m, g, thr_score, n_lrn, fast, slow)
+                    n_lrn[m, g] = max(n_lrn[m, g], min_records)
+                    for c in range(4):
+                        dd[g, c] = 0.0
+                    for c in range(3):
+                        alt[g, c] = 0.0
+                    warn_on[g] = False
+                    _log(ev_buf, ev_count, i, EV_REPLACED, m, g)
+                    continue
+            if inv[g] or touched[m, g]:
+                state = _hddm(dd, g, 1.0 - f1a[g], log_w, log_d)
+                if state == 1 and not warn_on[g] and age[g] >= candidate_cooldown:
+                    _reset_model(CAND, labs, W, GW, Gb)
+                    for c in range(thr_grid.size):
+                        thr_score[CAND, g, c] = 0.0
+                    n_lrn[CAND, g] = 0.0
+                    age[g] = 0.0
+                    for c in range(3):
+                        alt[g, c] = 0.0
+                    _log(ev_buf, ev_count, i, EV_WARNING, m, g)
+                warn_on[g] = state == 1
+                if state == 2:
+                    j = -1
+                    for r in range(S):
+                        if r != m and (j < 0 or usage[r, g] < usage[j, g]):
+                            j = r
+                    if j >= 0:
+                        _copy_model(m, j, labs, W, GW, b, Gb)
+                        _move_scores(m, j, g, thr_score, n_lrn, fast, slow)
+                        ref[j, g] = slow[m, g]
+                        usage[j, g] = usage[m, g]
+                    _log(ev_buf, ev_count, i, EV_DRIFT, j, g)
+            # a memory version back at its own level and ahead of the serving one serves
+            back = -1
+            for r in range(S):
+                if (r != m and n_lrn[r, g] >= min_records
+                        and fast[r, g] >= ref[r, g] - reactivate_margin
+                        and fast[r, g] >= fast[m, g] + reactivate_margin
+                        and (back < 0 or fast[r, g] > fast[back, g])):
+                    back = r
+            if back >= 0:
+                ref[m, g] = slow[m, g]
+                for q in range(labs.size):
+                    act_lab[labs[q]] = back
+                for c in range(4):
+                    dd[g, c] = 0.0
+                for c in range(3):
+                    alt[g, c] = 0.0
+                warn_on[g] = False
+                _log(ev_buf, ev_count, i, EV_REACTIVATED, back, g)
+        for g in range(G):
+            if grp_ptr[g + 1] > grp_ptr[g]:
+                ctx[g, 0] = fast[act_lab[grp_lab[grp_ptr[g]]], g]
+            else:
+                ctx[g, 0] = 0.0
+            ctx[g, 1] = 1.0 if inv[g] else 0.0
+        istate[0] += 1
+        _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
+        if istate[0] % router_every == 0:
+            istate[1] += 1
+            _router_train(min(istate[2], router_batch), n_feat, G, buf_x, buf_ctx, buf_mask,
+                          buf_valid, istate[3], W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2,
+                          vW2, mb2, vb2, ma, va, float(istate[1]), router_lr, router_l2)
