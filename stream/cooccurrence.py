@@ -281,16 +281,17 @@ class _CooccurrenceStream:
         self._pending = []
         self._grow()
         n = len(rows)
+        self._n_seen += n
         if self._fading:
             self._add_faded(rows)
-        else:
+        elif self.window_size is None:
             self._add(rows, 1.0)
-        self._n_seen += n
-        if self.window_size is not None:
+        else:  # the records that enter (+1) and those that leave (-1): one kernel call
             self._window.extend(rows)
-            excess = len(self._window) - self.window_size
-            if excess > 0:
-                self._add([self._window.popleft() for _ in range(excess)], -1.0)
+            excess = max(0, len(self._window) - self.window_size)
+            leaving = [self._window.popleft() for _ in range(excess)]
+            weights = np.concatenate([np.ones(n), -np.ones(excess)]) if excess else 1.0
+            self._add(rows + leaving, weights)
 
     def _add(self, rows, weight) -> None:
         indptr, indices = _csr(rows)

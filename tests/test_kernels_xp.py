@@ -288,3 +288,15 @@ def test_host_matrix_with_gpu_like_indices_is_refused():
         __module__ = "cupy._core.core"
     with pytest.raises(ValueError, match="CuPy arrays"):
         cooccurrence_update(np.zeros((2, 2)), cupy_like(), [0])
+
+
+def test_every_numba_kernel_is_compiled_by_numba():
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    mods = [K, sys.modules["stream.kernels.metric_counts"]]
+    names = [(m, n) for m in mods for n in dir(m) if n.endswith("_numba")]
+    assert len(names) == 7
+    for mod, name in names:
+        assert isinstance(getattr(mod, name), CPUDispatcher), name

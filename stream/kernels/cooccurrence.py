@@ -365,6 +365,7 @@ def _topk_xp(xp, J, k, chunk_elements=_CHUNK_ELEMENTS):
     return idx, val
 
 
+@njit(cache=True, nogil=True)
 def _topk_numba(J, k):
     L = J.shape[0]
     idx = np.zeros((L, k), dtype=np.int64)
@@ -718,8 +719,8 @@ def jaccard(C, backend: str = "auto"):
     chosen = resolve_backend(backend, C)
     if chosen == "numpy":
         return _jaccard_numpy(np.asarray(C, dtype=np.float64))
-    if chosen == "numba":
-        return _jaccard_numba(np.asarray(C, dtype=np.float64))
+    if chosen == "numba":  # compiled per count dtype: no float64 copy of an int32 C
+        return _jaccard_numba(C if C.dtype in COUNT_DTYPES else C.astype(np.float64))
     return _jaccard_cupy(C.astype(np.float64, copy=False))
 
 
