@@ -267,6 +267,11 @@ class _CooccurrenceStream:
             if lo < 0:
                 raise ValueError(f"label columns must be >= 0, got {lo}")
             self._n_labels = max(self._n_labels, hi + 1)
+        if self.window_size is None and not self._fading and not self._pending:
+            self._grow()  # cumulative counts keep no records: hand the batch over as is
+            self._add_csr(indptr.astype(np.int64), cols, 1.0)
+            self._n_seen += indptr.size - 1
+            return
         self._pending.extend(np.split(cols, indptr[1:-1].astype(np.int64)))
         if self._flush_due():
             self._flush()

@@ -141,8 +141,9 @@ def test_update_batch_equals_update_and_pickle_round_trip():
     rows = clustered_stream(3, 2100, 40)
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
     indices = np.concatenate(rows)
-    for cls in (RollingCooccurrence, SparseCooccurrence):
-        one, batch = cls(window_size=333), cls(window_size=333)
+    for cls, mode in [(c, m) for c in (RollingCooccurrence, SparseCooccurrence)
+                      for m in ({"window_size": 333}, {})]:
+        one, batch = cls(**mode), cls(**mode)
         feed((one,), rows)
         batch.update_batch(indptr[:1001], indices[:indptr[1000]])
         batch.update_batch([0], [])  # an empty batch is fine

@@ -259,11 +259,12 @@ def _jaccard_numpy(C):
 
 
 @njit(cache=True, nogil=True)
-def _jaccard_numba(C):
+def _jaccard_numba(C, J):
     # one fused pass, C read once and J written once; the select (not a branch around
-    # the store) lets LLVM vectorise the loop
+    # the store) lets LLVM vectorise the loop. J comes from numpy (np.empty): numpy
+    # advises transparent huge pages for large arrays, which saves most of the page
+    # faults of a fresh L x L output (4x faster at L = 10,000 than numba's own allocation)
     L = C.shape[0]
-    J = np.empty((L, L), dtype=np.float64)
     d = np.empty(L, dtype=np.float64)
     for i in range(L):
         d[i] = C[i, i]
@@ -365,6 +366,21 @@ def _topk_xp(xp, J, k, chunk_elements=_CHUNK_ELEMENTS):
     return idx, val
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _topk_insert(idx, val, i, m, k, j, v):
+    """Insert (j, v) into row i's slots sorted by decreasing value (ties: the earlier,
+    lower column stays first); returns the new number of filled slots."""
+    p = m if m < k else k - 1
+    while p > 0 and val[i, p - 1] < v:
+        if p < k:
+            val[i, p] = val[i, p - 1]
+            idx[i, p] = idx[i, p - 1]
+        p -= 1
+    val[i, p] = v
+    idx[i, p] = j
+    return m + 1 if m < k else m
+
+
 @njit(cache=True, nogil=True)
 def _topk_numba(J, k):
     L = J.shape[0]
@@ -374,23 +390,18 @@ def _topk_numba(J, k):
         return idx, val
     if k <= _TOPK_INSERTION_MAX:
         for i in range(L):
-            m = 0  # filled slots, kept sorted by decreasing value, ties by increasing index
-            for j in range(L):
-                if j == i:
-                    continue
-                v = J[i, j]
-                if m == k and v <= val[i, k - 1]:
-                    continue  # not better than the worst kept (ties: the lower index stays)
-                p = m if m < k else k - 1
-                while p > 0 and val[i, p - 1] < v:  # equal values keep their (lower) index
-                    if p < k:
-                        val[i, p] = val[i, p - 1]
-                        idx[i, p] = idx[i, p - 1]
-                    p -= 1
-                val[i, p] = v
-                idx[i, p] = j
-                if m < k:
-                    m += 1
+            m = 0  # filled slots
+            worst = -np.inf  # the value to beat once the k slots are full
+            for half in range(2):  # the columns before i, then after it
+                lo = 0 if half == 0 else i + 1
+                hi = i if half == 0 else L
+                for j in range(lo, hi):
+                    v = J[i, j]
+                    if m == k and not v > worst:
+                        continue  # not better than the worst kept (ties: the lower index stays)
+                    m = _topk_insert(idx, val, i, m, k, j, v)
+                    if m == k:
+                        worst = val[i, k - 1]
     else:
         row = np.empty(L - 1, dtype=np.float64)
         cols = np.empty(L - 1, dtype=np.int64)
@@ -406,8 +417,6 @@ def _topk_numba(J, k):
                 idx[i, t] = cols[order[t]]
                 val[i, t] = -row[order[t]]
     return idx, val
-
-
 
 
 def _topk_sparse_numpy(indptr, indices, values, k, chunk_elements=_CHUNK_ELEMENTS):
@@ -495,16 +504,7 @@ def _topk_sparse_numba(indptr, indices, values, k):
                     continue
                 if m == k and v <= val[i, k - 1]:
                     continue  # not better than the worst kept (ties: the lower index stays)
-                p = m if m < k else k - 1
-                while p > 0 and val[i, p - 1] < v:
-                    if p < k:
-                        val[i, p] = val[i, p - 1]
-                        idx[i, p] = idx[i, p - 1]
-                    p -= 1
-                val[i, p] = v
-                idx[i, p] = j
-                if m < k:
-                    m += 1
+                m = _topk_insert(idx, val, i, m, k, j, v)
         else:
             npos = 0
             for s in range(lo, hi):
@@ -720,7 +720,8 @@ def jaccard(C, backend: str = "auto"):
     if chosen == "numpy":
         return _jaccard_numpy(np.asarray(C, dtype=np.float64))
     if chosen == "numba":  # compiled per count dtype: no float64 copy of an int32 C
-        return _jaccard_numba(C if C.dtype in COUNT_DTYPES else C.astype(np.float64))
+        C = C if C.dtype in COUNT_DTYPES else C.astype(np.float64)
+        return _jaccard_numba(C, np.empty(C.shape, dtype=np.float64))
     return _jaccard_cupy(C.astype(np.float64, copy=False))
 
 
