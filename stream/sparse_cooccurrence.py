@@ -333,8 +333,8 @@ class SparseCooccurrence(_CooccurrenceStream):
         self._ready()
         xp = self._xp
         label = int(label)
-        lo = int(xp.searchsorted(self._keys, label << _SHIFT))
-        hi = int(xp.searchsorted(self._keys, (label + 1) << _SHIFT))
+        bounds = xp.asarray([label << _SHIFT, (label + 1) << _SHIFT], dtype=np.int64)
+        lo, hi = (int(b) for b in xp.searchsorted(self._keys, bounds))
         vals = self._vals[lo:hi]
         keep = vals != 0
         return (self._keys[lo:hi][keep] & _MASK), vals[keep] * self._scale

@@ -319,9 +319,10 @@ def _jaccard_pairs_numba(rows, cols, counts, diagonal):
 
 
 def _distance_from_similarity(J):
+    xp = array_namespace(J)
     D = 1.0 - J
     n = D.shape[0]
-    D[np.arange(n), np.arange(n)] = 0.0  # fill_diagonal, in any array namespace
+    D[xp.arange(n), xp.arange(n)] = 0.0  # fill_diagonal, in any array namespace
     return D
 
 
@@ -572,7 +573,7 @@ def _weights(weight, n, xp, dtype):
         raise ValueError(f"weight must be a number or an array of {n} per-record weights, "
                          f"got shape {w.shape}")
     if np.issubdtype(dtype, np.integer):
-        if w.size and not bool(xp.all(w == xp.round(w))):
+        if w.size and not bool(xp.all(w == xp.floor(w))):
             raise ValueError(f"an integer matrix ({dtype}) takes integer weights only")
         return w.astype(dtype)
     return w
