@@ -97,8 +97,12 @@ def csr_matrix(xp, data, indices, indptr, shape):
     """A SciPy CSR matrix on the host, a ``cupyx.scipy.sparse`` one on the GPU."""
     if xp is np:
         from scipy.sparse import csr_matrix as make
-    else:  # pragma: no cover - GPU only
+    else:  # cupyx.scipy.sparse indexes with int32
         from cupyx.scipy.sparse import csr_matrix as make
+
+        if int(indptr[-1]) >= 2**31:
+            raise ValueError("more than 2**31 stored entries: too many for cupyx.scipy.sparse")
+        indices, indptr = indices.astype(np.int32), indptr.astype(np.int32)
     return make((data, indices, indptr), shape=shape)
 
 
