@@ -24,12 +24,18 @@ records, every ``router_every`` learned records; routing uses ``softmax(z / T)``
 
 Local drift: an HDDM-A test (Frias-Blanco et al. 2015, Hoeffding bounds on the mean loss
 before and after the cut point where ``mean + eps`` was lowest) per routed expert (data)
-or per group (task) on the loss ``1 - example F1``. A warning resets the candidate (it
-then learns the new regime from there); a drift freezes the failing expert as a memory
-and either reactivates a memory that does better now (a recurring concept) or copies the
-candidate into the least used slot. Events go to ``ev_buf`` as ``(row, code, slot,
-group)``: 1 = warning (candidate restarted), 2 = drift (expert frozen), 3 = slot replaced
-from the candidate, 4 = memory expert reactivated.
+or per group's serving expert (task) on the loss ``1 - example F1``. A warning restarts
+the candidate (it then learns the new regime from every record). A drift copies the
+failing expert into the least used other slot, frozen there as a *memory* of its regime
+with its home level ``ref`` (its longer-run F1 ``slow``); the expert itself goes on
+learning. The candidate replaces an expert once its paired F1 gain on that expert's
+records, since the restart, is significantly positive (``replace_z`` standard errors,
+at least 30 pairs). A memory whose recent F1 ``fast`` is back within
+``reactivate_margin`` of its home level and ahead of every learning expert by that margin
+learns (data) or serves (task) again: a recurring regime. Events go to ``ev_buf`` as
+``(row, code, slot, group, memory)``: 1 = warning (candidate restarted), 2 = drift
+(``slot`` failing, its copy kept in ``memory``), 3 = ``slot`` replaced from the
+candidate, 4 = memory ``slot`` reactivated.
 """
 
 from __future__ import annotations
@@ -60,13 +66,14 @@ def _f1(n_true, n_pred, inter):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _log(ev_buf, ev_count, row, code, slot, group):
+def _log(ev_buf, ev_count, row, code, slot, group, memory):
     k = ev_count[0]
     if k < ev_buf.shape[0]:
         ev_buf[k, 0] = row
         ev_buf[k, 1] = code
         ev_buf[k, 2] = slot
         ev_buf[k, 3] = group
+        ev_buf[k, 4] = memory
     ev_count[0] = k + 1
 
 
@@ -225,42 +232,55 @@ def _adam(w, g, m, v, lr, t, l2):
 
 
 @njit(cache=True, nogil=True)
-def _router_train(n_rows, n_feat, n_out, buf_x, buf_ctx, buf_mask, buf_valid, buf_pos,
-                  W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
+def _router_train(n_rows, n_out, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
+                  buf_pos, W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
                   t, lr, l2):
-    """One Adam step on the mean binary cross-entropy of the last ``n_rows`` records."""
+    """One Adam step on the mean binary cross-entropy of the last ``n_rows`` records.
+
+    The input rows are sparse (the buffer keeps the present standardised features), and
+    only the first-layer rows of features present in the mini-batch are updated ("lazy"
+    Adam, as for embeddings), so a step costs O(present features x hidden), not O(D).
+    """
     H = b1.size
-    B = buf_x.shape[0]
-    gW1 = np.zeros((W1.shape[0], H))
+    B = buf_idx.shape[0]
+    row_of = np.full(W1.shape[0], -1, dtype=np.int64)
+    feats = np.zeros(n_rows * buf_idx.shape[1], dtype=np.int64)
+    n_f = 0
+    for q in range(n_rows):
+        r = (buf_pos - 1 - q) % B
+        for k in range(buf_nnz[r]):
+            j = buf_idx[r, k]
+            if row_of[j] < 0:
+                row_of[j] = n_f
+                feats[n_f] = j
+                n_f += 1
+    gW1 = np.zeros((max(n_f, 1), H))
     gb1 = np.zeros(H)
     gW2 = np.zeros((H, W2.shape[1]))
     gb2 = np.zeros(W2.shape[1])
     ga = np.zeros(2)
     h = np.zeros(H)
     dh = np.zeros(H)
-    dz = np.zeros(n_out)
     scale = 1.0 / n_rows
     for q in range(n_rows):
         r = (buf_pos - 1 - q) % B
         for u in range(H):
             h[u] = b1[u]
-        for j in range(n_feat):
-            xj = buf_x[r, j]
-            if xj != 0.0:
-                for u in range(H):
-                    h[u] += W1[j, u] * xj
+        for k in range(buf_nnz[r]):
+            j = buf_idx[r, k]
+            xj = buf_val[r, k]
+            for u in range(H):
+                h[u] += W1[j, u] * xj
         for u in range(H):
             h[u] = math.tanh(h[u])
             dh[u] = 0.0
         for e in range(n_out):
             if not buf_valid[r, e]:
-                dz[e] = 0.0
                 continue
             t_e = b2[e] + a[0] * buf_ctx[r, e, 0] + a[1] * buf_ctx[r, e, 1]
             for u in range(H):
                 t_e += W2[u, e] * h[u]
             d = (_sigmoid(t_e) - buf_mask[r, e]) * scale
-            dz[e] = d
             gb2[e] += d
             ga[0] += d * buf_ctx[r, e, 0]
             ga[1] += d * buf_ctx[r, e, 1]
@@ -270,12 +290,14 @@ def _router_train(n_rows, n_feat, n_out, buf_x, buf_ctx, buf_mask, buf_valid, bu
         for u in range(H):
             dh[u] *= 1.0 - h[u] * h[u]
             gb1[u] += dh[u]
-        for j in range(n_feat):
-            xj = buf_x[r, j]
-            if xj != 0.0:
-                for u in range(H):
-                    gW1[j, u] += xj * dh[u]
-    _adam(W1.ravel(), gW1.ravel(), mW1.ravel(), vW1.ravel(), lr, t, l2)
+        for k in range(buf_nnz[r]):
+            jj = row_of[buf_idx[r, k]]
+            xj = buf_val[r, k]
+            for u in range(H):
+                gW1[jj, u] += xj * dh[u]
+    for q in range(n_f):
+        j = feats[q]
+        _adam(W1[j], gW1[q], mW1[j], vW1[j], lr, t, l2)
     _adam(b1, gb1, mb1, vb1, lr, t, 0.0)
     _adam(W2.ravel(), gW2.ravel(), mW2.ravel(), vW2.ravel(), lr, t, l2)
     _adam(b2, gb2, mb2, vb2, lr, t, 0.0)
@@ -322,14 +344,17 @@ def _gate_open(gate, z_gate, margin):
 
 
 @njit(cache=True, nogil=True)
-def _push_buffer(k0, k1, x_idx, s, n_feat, n_out, ctx, mask, valid, buf_x, buf_ctx,
-                 buf_mask, buf_valid, istate):
-    B = buf_x.shape[0]
+def _push_buffer(k0, k1, x_idx, s, n_out, ctx, mask, valid, buf_idx, buf_val, buf_nnz,
+                 buf_ctx, buf_mask, buf_valid, istate):
+    B = buf_idx.shape[0]
     r = istate[3]
-    for j in range(n_feat):
-        buf_x[r, j] = 0.0
+    nz = 0
     for k in range(k0, k1):
-        buf_x[r, x_idx[k]] = s[k - k0]
+        if s[k - k0] != 0.0:
+            buf_idx[r, nz] = x_idx[k]
+            buf_val[r, nz] = s[k - k0]
+            nz += 1
+    buf_nnz[r] = nz
     for e in range(buf_mask.shape[1]):
         if e < n_out:
             buf_ctx[r, e, 0] = ctx[e, 0]
@@ -377,11 +402,173 @@ def _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq):
 
 
 @njit(cache=True, nogil=True)
+def _data_mixture(i, z, valid, top_k, temperature, chosen, wts, p, thr, gen_pred, gen_score,
+                  n_labels, vote, mix_pred, mix_score):
+    """The mixture's prediction: weighted vote of the top-k valid outputs -> top output."""
+    S = p.shape[0] - 1
+    E = S + 1
+    k = _top_k(z, valid, E, top_k, chosen)
+    for l in range(n_labels):
+        vote[l] = 0.0
+        mix_score[l] = 0.0
+    if k == 0:  # nothing trained yet: the candidate (learning every record) answers
+        for l in range(n_labels):
+            mix_pred[l] = p[S, l] > thr[S]
+            mix_score[l] = p[S, l]
+        return S
+    zmax = z[chosen[0]]
+    tot = 0.0
+    for q in range(k):
+        wts[q] = math.exp((z[chosen[q]] - zmax) / temperature)
+        tot += wts[q]
+    for q in range(k):
+        e = chosen[q]
+        w = wts[q] / tot
+        for l in range(n_labels):
+            if e == S:  # the generalist
+                on = gen_pred[i, l]
+                sc = gen_score[i, l]
+            else:
+                on = p[e, l] > thr[e]
+                sc = p[e, l]
+            if on:
+                vote[l] += w
+            mix_score[l] += w * sc
+    for l in range(n_labels):
+        mix_pred[l] = vote[l] > 0.5
+    return chosen[0]
+
+
+@njit(cache=True, nogil=True)
+def _data_scores(i, y_ptr, y_idx, y, p, thr, gen_pred, mix_pred, n_labels, f1):
+    """Example-F1 of every bank model, the generalist and the mixture on record ``i``.
+
+    ``f1``: slots ``0 .. S-1``, the generalist at ``S``, the candidate at ``S + 1``.
+    Returns ``(mixture F1, number of true labels)``.
+    """
+    S = p.shape[0] - 1
+    for l in range(n_labels):
+        y[l] = False
+    for kk in range(y_ptr[i], y_ptr[i + 1]):
+        y[y_idx[kk]] = True
+    n_true = y_ptr[i + 1] - y_ptr[i]
+    for m in range(S + 1):
+        n_p = 0
+        i_p = 0
+        for l in range(n_labels):
+            if p[m, l] > thr[m]:
+                n_p += 1
+                if y[l]:
+                    i_p += 1
+        f1[m if m < S else S + 1] = _f1(n_true, n_p, i_p)
+    n_p = 0
+    i_p = 0
+    n_m = 0
+    i_m = 0
+    for l in range(n_labels):
+        if gen_pred[i, l]:
+            n_p += 1
+            if y[l]:
+                i_p += 1
+        if mix_pred[l]:
+            n_m += 1
+            if y[l]:
+                i_m += 1
+    f1[S] = _f1(n_true, n_p, i_p)
+    return _f1(n_true, n_m, i_m), n_true
+
+
+@njit(cache=True, nogil=True)
+def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lrn, usage,
+                fast, slow, ref, learnable, min_records, dd, warn_on, alt, age, log_w, log_d,
+                candidate_cooldown, reactivate_margin, replace_z, ev_buf, ev_count):
+    """Drift of the routed specialists, the candidate's replacements, and memories that
+    come back (see the module docstring)."""
+    S = W.shape[0] - 1
+    CAND = S
+    for q in range(n_routed):
+        e = routed[q]
+        if n_lrn[e, 0] < min_records:
+            continue
+        d = f1[S + 1] - f1[e]  # the candidate against this expert, on its own records
+        alt[e, 0] += 1.0
+        alt[e, 1] += d
+        alt[e, 2] += d * d
+        if _significant(alt, e, replace_z, 30.0):
+            _copy_model(CAND, e, all_labs, W, GW, b, Gb)
+            _move_scores(CAND, e, 0, thr_score, n_lrn, fast, slow)
+            n_lrn[e, 0] = max(n_lrn[e, 0], min_records)
+            dd[e, :] = 0.0
+            alt[e, :] = 0.0
+            warn_on[e] = False
+            _log(ev_buf, ev_count, i, EV_REPLACED, e, 0, -1)
+            continue
+        state = _hddm(dd, e, 1.0 - f1[e], log_w, log_d)
+        if state == 1 and not warn_on[e] and age[0] >= candidate_cooldown:
+            _reset_model(CAND, all_labs, W, GW, Gb)
+            thr_score[CAND, 0, :] = 0.0
+            n_lrn[CAND, 0] = 0.0
+            age[0] = 0.0
+            alt[:S, :] = 0.0
+            _log(ev_buf, ev_count, i, EV_WARNING, e, 0, -1)
+        warn_on[e] = state == 1
+        if state == 2:
+            # keep what the expert knew as a memory in the least used other slot; the
+            # expert itself goes on learning (replaced once the candidate is better)
+            j = -1
+            for r in range(S):
+                if r != e and (j < 0 or usage[r, 0] < usage[j, 0]):
+                    j = r
+            if j >= 0:
+                _copy_model(e, j, all_labs, W, GW, b, Gb)
+                _move_scores(e, j, 0, thr_score, n_lrn, fast, slow)
+                ref[j, 0] = slow[e, 0]
+                usage[j, 0] = usage[e, 0]
+                learnable[j] = False
+                warn_on[j] = False
+                dd[j, :] = 0.0
+                alt[j, :] = 0.0
+            _log(ev_buf, ev_count, i, EV_DRIFT, e, 0, j)
+    # a memory back at its own level, ahead of every learning expert, learns again
+    best_live = -1.0
+    for r in range(S):
+        if learnable[r] and n_lrn[r, 0] >= min_records:
+            best_live = max(best_live, fast[r, 0])
+    for r in range(S):
+        if (not learnable[r] and n_lrn[r, 0] >= min_records
+                and fast[r, 0] >= ref[r, 0] - reactivate_margin
+                and fast[r, 0] >= best_live + reactivate_margin):
+            learnable[r] = True
+            best_live = fast[r, 0]
+            dd[r, :] = 0.0
+            _log(ev_buf, ev_count, i, EV_REACTIVATED, r, 0, -1)
+
+
+@njit(cache=True, nogil=True)
+def _data_context(ctx, fast, n_lrn, gstat, gen_on, min_records):
+    """Router context per output: recent F1, and its gap to the best output now."""
+    S = fast.shape[0] - 1
+    best = gstat[0] if gen_on else -1.0
+    for e in range(S):
+        if n_lrn[e, 0] >= min_records:
+            best = max(best, fast[e, 0])
+    for e in range(S):
+        if n_lrn[e, 0] >= min_records:
+            ctx[e, 0] = fast[e, 0]
+            ctx[e, 1] = fast[e, 0] - best
+        else:
+            ctx[e, 0] = 0.0
+            ctx[e, 1] = -1.0
+    ctx[S, 0] = gstat[0] if gen_on else 0.0
+    ctx[S, 1] = gstat[0] - best if gen_on else -1.0
+
+
+@njit(cache=True, nogil=True)
 def step_data(
     # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_feat, center,
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, center,
     # feature statistics; istate = (records learned, adam steps, buffer fill, buffer
-    # position, records since the candidate's last restart)
+    # position)
     f_count, f_mean, f_m2, f_sumsq, istate,
     # expert bank (S + 1 models; the last is the candidate) and its learning
     W, GW, b, Gb, lr, l2, all_labs,
@@ -393,9 +580,9 @@ def step_data(
     # router
     W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
     router_lr, router_l2, temperature, top_k, router_every, router_batch,
-    ctx, buf_x, buf_ctx, buf_mask, buf_valid, correct_threshold,
-    # drift: detectors, warning flags, paired candidate gains (E, 3), record counts since
-    # the candidate's restart (E,)
+    ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid, correct_threshold,
+    # drift: detectors, warning flags, paired candidate gains (E, 3), records since the
+    # candidate's restart (age[0])
     dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
     replace_z, ev_buf, ev_count,
     # outputs
@@ -412,8 +599,7 @@ def step_data(
     s = np.zeros(width)
     p = np.zeros((S + 1, n_labels))
     thr = np.zeros(S + 1)
-    H = b1.size
-    h = np.zeros(H)
+    h = np.zeros(b1.size)
     z = np.zeros(E)
     valid = np.zeros(E, dtype=np.bool_)
     trainable = np.zeros(E, dtype=np.bool_)
@@ -439,38 +625,8 @@ def step_data(
         for e in range(S):
             valid[e] = n_lrn[e, 0] >= min_records
         valid[GEN] = gen_on
-        # ---- the mixture: softmax(z / T) over the top-k valid outputs -------------------
-        k = _top_k(z, valid, E, top_k, chosen)
-        for l in range(n_labels):
-            vote[l] = 0.0
-            mix_score[l] = 0.0
-        if k == 0:  # nothing trained yet: the candidate (learning every record) answers
-            for l in range(n_labels):
-                mix_pred[l] = p[CAND, l] > thr[CAND]
-                mix_score[l] = p[CAND, l]
-            top = GEN
-        else:
-            zmax = z[chosen[0]]
-            tot = 0.0
-            for q in range(k):
-                wts[q] = math.exp((z[chosen[q]] - zmax) / temperature)
-                tot += wts[q]
-            for q in range(k):
-                e = chosen[q]
-                w = wts[q] / tot
-                for l in range(n_labels):
-                    if e == GEN:
-                        on = gen_pred[i, l]
-                        sc = gen_score[i, l]
-                    else:
-                        on = p[e, l] > thr[e]
-                        sc = p[e, l]
-                    if on:
-                        vote[l] += w
-                    mix_score[l] += w * sc
-            for l in range(n_labels):
-                mix_pred[l] = vote[l] > 0.5
-            top = chosen[0]
+        top = _data_mixture(i, z, valid, top_k, temperature, chosen, wts, p, thr, gen_pred,
+                            gen_score, n_labels, vote, mix_pred, mix_score)
         use_mix = (not gen_on) or _gate_open(gstat[1:], gate_z, gate_margin)
         out_choice[i] = top if use_mix else -1
         for l in range(n_labels):
@@ -482,37 +638,10 @@ def step_data(
                 out_score[i, l] = gen_score[i, l]
         if not learn:
             continue
-        # ---- score every expert on the record (before learning it) ----------------------
-        for l in range(n_labels):
-            y[l] = False
-        for kk in range(y_ptr[i], y_ptr[i + 1]):
-            y[y_idx[kk]] = True
-        n_true = y_ptr[i + 1] - y_ptr[i]
-        for m in range(S + 1):
-            n_p = 0
-            i_p = 0
-            for l in range(n_labels):
-                if p[m, l] > thr[m]:
-                    n_p += 1
-                    if y[l]:
-                        i_p += 1
-            f1[m if m < S else E] = _f1(n_true, n_p, i_p)
-        n_p = 0
-        i_p = 0
-        n_m = 0
-        i_m = 0
-        for l in range(n_labels):
-            if gen_pred[i, l]:
-                n_p += 1
-                if y[l]:
-                    i_p += 1
-            if mix_pred[l]:
-                n_m += 1
-                if y[l]:
-                    i_m += 1
-        f1[GEN] = _f1(n_true, n_p, i_p)
+        f1_mix, n_true = _data_scores(i, y_ptr, y_idx, y, p, thr, gen_pred, mix_pred,
+                                      n_labels, f1)
         if gen_on:
-            d = _f1(n_true, n_m, i_m) - f1[GEN]
+            d = f1_mix - f1[GEN]
             gstat[1] = gstat[1] * gate_fade + 1.0
             gstat[2] = gstat[2] * gate_fade + d
             gstat[3] = gstat[3] * gate_fade + d * d
@@ -525,11 +654,10 @@ def step_data(
                 if f1[e] >= correct_threshold:
                     any_right = True
         for e in range(E):
-            mask[e] = 0.0
-            if valid[e] and (f1[e] >= correct_threshold or (not any_right and f1[e] >= best)):
-                mask[e] = 1.0
-        _push_buffer(k0, k1, x_idx, s, n_feat, E, ctx, mask, valid, buf_x, buf_ctx,
-                     buf_mask, buf_valid, istate)
+            right = f1[e] >= correct_threshold or (not any_right and f1[e] >= best)
+            mask[e] = 1.0 if valid[e] and right else 0.0
+        _push_buffer(k0, k1, x_idx, s, E, ctx, mask, valid, buf_idx, buf_val, buf_nnz,
+                     buf_ctx, buf_mask, buf_valid, istate)
         # ---- the top-k learning specialists and the candidate learn the record ----------
         for e in range(E):
             trainable[e] = e < S and learnable[e]
@@ -543,102 +671,27 @@ def step_data(
         _learn_model(CAND, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
         n_lrn[CAND, 0] += 1.0
         age[0] += 1.0
-        for e in range(S + 1):
-            usage[e, 0] *= usage_fade
-        for q in range(n_routed):
-            usage[routed[q], 0] += 1.0
         for m in range(S + 1):
+            usage[m, 0] *= usage_fade
             fm = f1[m if m < S else E]
             fast[m, 0] = fast[m, 0] * fast_fade + (1.0 - fast_fade) * fm
             slow[m, 0] = slow[m, 0] * slow_fade + (1.0 - slow_fade) * fm
-        gstat[0] = gstat[0] * fast_fade + (1.0 - fast_fade) * f1[GEN]
-        # ---- drift of the routed specialists -------------------------------------------
         for q in range(n_routed):
-            e = routed[q]
-            if n_lrn[e, 0] < min_records:
-                continue
-            d = f1[E] - f1[e]  # the candidate against this expert, on its own records
-            alt[e, 0] += 1.0
-            alt[e, 1] += d
-            alt[e, 2] += d * d
-            if _significant(alt, e, replace_z, 30.0):
-                _copy_model(CAND, e, all_labs, W, GW, b, Gb)
-                _move_scores(CAND, e, 0, thr_score, n_lrn, fast, slow)
-                n_lrn[e, 0] = max(n_lrn[e, 0], min_records)
-                for c in range(4):
-                    dd[e, c] = 0.0
-                for c in range(3):
-                    alt[e, c] = 0.0
-                warn_on[e] = False
-                _log(ev_buf, ev_count, i, EV_REPLACED, e, 0)
-                continue
-            state = _hddm(dd, e, 1.0 - f1[e], log_w, log_d)
-            if state == 1 and not warn_on[e] and age[0] >= candidate_cooldown:
-                _reset_model(CAND, all_labs, W, GW, Gb)
-                for c in range(thr_grid.size):
-                    thr_score[CAND, 0, c] = 0.0
-                n_lrn[CAND, 0] = 0.0
-                age[0] = 0.0
-                for r in range(S):
-                    for c in range(3):
-                        alt[r, c] = 0.0
-                _log(ev_buf, ev_count, i, EV_WARNING, e, 0)
-            warn_on[e] = state == 1
-            if state == 2:
-                # keep what the expert knew as a memory in the least used other slot; the
-                # expert itself goes on learning (it is replaced once the candidate is
-                # significantly better)
-                j = -1
-                for r in range(S):
-                    if r != e and (j < 0 or usage[r, 0] < usage[j, 0]):
-                        j = r
-                if j >= 0:
-                    _copy_model(e, j, all_labs, W, GW, b, Gb)
-                    _move_scores(e, j, 0, thr_score, n_lrn, fast, slow)
-                    ref[j, 0] = slow[e, 0]
-                    usage[j, 0] = usage[e, 0]
-                    learnable[j] = False
-                    warn_on[j] = False
-                    for c in range(4):
-                        dd[j, c] = 0.0
-                    for c in range(3):
-                        alt[j, c] = 0.0
-                _log(ev_buf, ev_count, i, EV_DRIFT, j, 0)
-        # ---- a memory back at its own level, ahead of every learning expert, learns again
-        best_live = -1.0
-        for r in range(S):
-            if learnable[r] and n_lrn[r, 0] >= min_records:
-                best_live = max(best_live, fast[r, 0])
-        for r in range(S):
-            if (not learnable[r] and n_lrn[r, 0] >= min_records
-                    and fast[r, 0] >= ref[r, 0] - reactivate_margin
-                    and fast[r, 0] >= best_live + reactivate_margin):
-                learnable[r] = True
-                best_live = fast[r, 0]
-                for c in range(4):
-                    dd[r, c] = 0.0
-                _log(ev_buf, ev_count, i, EV_REACTIVATED, r, 0)
-        # ---- the router's context inputs ---------------------------------------------------
-        best_fast = gstat[0] if gen_on else -1.0
-        for e in range(S):
-            if n_lrn[e, 0] >= min_records:
-                best_fast = max(best_fast, fast[e, 0])
-        for e in range(S):
-            if n_lrn[e, 0] >= min_records:
-                ctx[e, 0] = fast[e, 0]
-                ctx[e, 1] = fast[e, 0] - best_fast
-            else:
-                ctx[e, 0] = 0.0
-                ctx[e, 1] = -1.0
-        ctx[GEN, 0] = gstat[0] if gen_on else 0.0
-        ctx[GEN, 1] = gstat[0] - best_fast if gen_on else -1.0
+            usage[routed[q], 0] += 1.0
+        gstat[0] = gstat[0] * fast_fade + (1.0 - fast_fade) * f1[GEN]
+        _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lrn,
+                    usage, fast, slow, ref, learnable, min_records, dd, warn_on, alt, age,
+                    log_w, log_d, candidate_cooldown, reactivate_margin, replace_z, ev_buf,
+                    ev_count)
+        _data_context(ctx, fast, n_lrn, gstat, gen_on, min_records)
         istate[0] += 1
         _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
         if istate[0] % router_every == 0:
             istate[1] += 1
-            _router_train(min(istate[2], router_batch), n_feat, E, buf_x, buf_ctx, buf_mask,
-                          buf_valid, istate[3], W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2,
-                          vW2, mb2, vb2, ma, va, float(istate[1]), router_lr, router_l2)
+            _router_train(min(istate[2], router_batch), E, buf_idx, buf_val, buf_nnz,
+                          buf_ctx, buf_mask, buf_valid, istate[3], W1, b1, W2, b2, a,
+                          mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va, float(istate[1]),
+                          router_lr, router_l2)
 
 
 @njit(cache=True, nogil=True)
@@ -662,7 +715,7 @@ def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, 
 @njit(cache=True, nogil=True)
 def step_task(
     # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_feat, n_groups, center,
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_groups, center,
     f_count, f_mean, f_m2, f_sumsq, istate,
     # expert bank; label l of group label_group[l] is served by slot act_lab[l]
     W, GW, b, Gb, lr, l2, all_labs, label_group, grp_ptr, grp_lab, act_lab,
@@ -671,7 +724,8 @@ def step_task(
     gen_on, gen_pred, gen_score, gstat, gate_fade, gate_z, gate_margin,
     W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
     router_lr, router_l2, temperature, top_k, router_every, router_batch,
-    ctx, buf_x, buf_ctx, buf_mask, buf_valid, correct_threshold, include_threshold,
+    ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid, correct_threshold,
+    include_threshold,
     dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
     replace_z, ev_buf, ev_count,
     out_pred, out_score, out_choice,
@@ -817,8 +871,8 @@ def step_task(
             for g in range(G):
                 if valid[g] and inv[g] and f1a[g] >= best:
                     mask[g] = 1.0
-        _push_buffer(k0, k1, x_idx, s, n_feat, G, ctx, mask, valid, buf_x, buf_ctx,
-                     buf_mask, buf_valid, istate)
+        _push_buffer(k0, k1, x_idx, s, G, ctx, mask, valid, buf_idx, buf_val, buf_nnz,
+                     buf_ctx, buf_mask, buf_valid, istate)
         # ---- each label's serving slot and the candidate learn ---------------------------
         for m in range(S):
             _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb,
@@ -862,7 +916,7 @@ def step_task(
                     for c in range(3):
                         alt[g, c] = 0.0
                     warn_on[g] = False
-                    _log(ev_buf, ev_count, i, EV_REPLACED, m, g)
+                    _log(ev_buf, ev_count, i, EV_REPLACED, m, g, -1)
                     continue
             if inv[g] or touched[m, g]:
                 state = _hddm(dd, g, 1.0 - f1a[g], log_w, log_d)
@@ -874,7 +928,7 @@ def step_task(
                     age[g] = 0.0
                     for c in range(3):
                         alt[g, c] = 0.0
-                    _log(ev_buf, ev_count, i, EV_WARNING, m, g)
+                    _log(ev_buf, ev_count, i, EV_WARNING, m, g, -1)
                 warn_on[g] = state == 1
                 if state == 2:
                     j = -1
@@ -886,7 +940,7 @@ def step_task(
                         _move_scores(m, j, g, thr_score, n_lrn, fast, slow)
                         ref[j, g] = slow[m, g]
                         usage[j, g] = usage[m, g]
-                    _log(ev_buf, ev_count, i, EV_DRIFT, j, g)
+                    _log(ev_buf, ev_count, i, EV_DRIFT, m, g, j)
             # a memory version back at its own level and ahead of the serving one serves
             back = -1
             for r in range(S):
@@ -904,7 +958,7 @@ def step_task(
                 for c in range(3):
                     alt[g, c] = 0.0
                 warn_on[g] = False
-                _log(ev_buf, ev_count, i, EV_REACTIVATED, back, g)
+                _log(ev_buf, ev_count, i, EV_REACTIVATED, back, g, -1)
         for g in range(G):
             if grp_ptr[g + 1] > grp_ptr[g]:
                 ctx[g, 0] = fast[act_lab[grp_lab[grp_ptr[g]]], g]
@@ -915,6 +969,7 @@ def step_task(
         _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
         if istate[0] % router_every == 0:
             istate[1] += 1
-            _router_train(min(istate[2], router_batch), n_feat, G, buf_x, buf_ctx, buf_mask,
-                          buf_valid, istate[3], W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2,
-                          vW2, mb2, vb2, ma, va, float(istate[1]), router_lr, router_l2)
+            _router_train(min(istate[2], router_batch), G, buf_idx, buf_val, buf_nnz,
+                          buf_ctx, buf_mask, buf_valid, istate[3], W1, b1, W2, b2, a,
+                          mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va, float(istate[1]),
+                          router_lr, router_l2)

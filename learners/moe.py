@@ -143,7 +143,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
     def __init__(self, experts: str = "data", n_experts: int = 4, top_k: int | None = None,
                  temperature: float = 1.0, hidden: int = 32, router_lr: float = 0.005,
                  router_l2: float = 1e-4, router_batch: int = 32, router_every: int = 8,
-                 correct_threshold: float = 0.5, include_threshold: float = 0.5,
+                 correct_threshold: float = 0.5, include_threshold: float = 0.1,
                  learning_rate: float = 0.1, l2: float = 1e-4, generalist: bool = True,
                  gate_fade: float = 0.98, gate_z: float = 2.0, gate_margin: float = 0.0,
                  fast_fade: float = 0.95, drift_confidence: float = 0.001,
@@ -272,7 +272,9 @@ class MixtureOfExperts(base.MultiLabelClassifier):
             setattr(self, "_m" + name, np.zeros_like(arr))
             setattr(self, "_v" + name, np.zeros_like(arr))
         self._ctx = np.zeros((E, 2))
-        self._buf_x = np.zeros((B, d))
+        self._buf_idx = np.zeros((B, d), dtype=np.int64)  # present features of the
+        self._buf_val = np.zeros((B, d))                     # recent records, standardised
+        self._buf_nnz = np.zeros(B, dtype=np.int64)
         self._buf_ctx = np.zeros((B, E, 2))
         self._buf_mask = np.zeros((B, E))
         self._buf_valid = np.zeros((B, E), dtype=bool)
@@ -280,7 +282,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         self._warn_on = np.zeros(E, dtype=bool)
         self._alt = np.zeros((E, 3))
         self._age = np.zeros(E)
-        self._ev_buf = np.zeros((256, 4), dtype=np.int64)
+        self._ev_buf = np.zeros((256, 5), dtype=np.int64)
         self._ev_count = np.zeros(1, dtype=np.int64)
         self._n_choice = np.zeros(S + 2, dtype=np.int64)  # generalist, top slot / clusters
 
@@ -299,7 +301,6 @@ class MixtureOfExperts(base.MultiLabelClassifier):
             H = self._W1.shape[1]
             for name in ("_W1", "_mW1", "_vW1"):
                 setattr(self, name, _grown(getattr(self, name), (d, H)))
-            self._buf_x = _grown(self._buf_x, (self._buf_x.shape[0], d))
 
     def _ensure_groups(self, G: int):
         """Room for ``G`` label groups (task experts: one router output each)."""
@@ -310,7 +311,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         self._thr_score = _grown(self._thr_score, (S1, G, NG))
         for name in ("_n_lrn", "_usage", "_fast", "_slow", "_ref"):
             setattr(self, name, _grown(getattr(self, name), (S1, G)))
-        H, B = self._W2.shape[0], self._buf_x.shape[0]
+        H, B = self._W2.shape[0], self._buf_nnz.shape[0]
         for name in ("_W2", "_mW2", "_vW2"):
             setattr(self, name, _grown(getattr(self, name), (H, G)))
         for name in ("_b2", "_mb2", "_vb2"):
@@ -428,14 +429,19 @@ class MixtureOfExperts(base.MultiLabelClassifier):
     def _collect_events(self):
         names = self._labels.keys
         count = int(min(self._ev_count[0], self._ev_buf.shape[0]))
-        for row, code, slot, group in self._ev_buf[:count].tolist():
+        for row, code, slot, group, memory in self._ev_buf[:count].tolist():
             kind, action = self._CODES[code]
             if self._task and group < len(self._groups):
                 labels = [names[c] for c in self._groups[group]]
             else:
                 labels = []
-            self._note_event({"kind": kind, "action": action, "position": self._n + row,
-                              "labels": labels, "expert": int(slot), "group": int(group)})
+            event = {"kind": kind, "action": action, "position": self._n + row,
+                     "labels": labels, "expert": int(slot), "variant": self.experts}
+            if self._task:
+                event["group"] = int(group)
+            if memory >= 0:
+                event["memory"] = int(memory)
+            self._note_event(event)
         self._ev_count[0] = 0
 
     def pop_events(self) -> list:
@@ -529,14 +535,20 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         center = True if self._center is None else self._center
         f = self._f
         all_labs = np.arange(L, dtype=np.int64)
-        d = len(self._features)
-        common_head = (x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, d)
+        if learn and n:
+            width = int(np.max(np.diff(x_ptr)))
+            if width > self._buf_idx.shape[1]:
+                B = self._buf_nnz.shape[0]
+                self._buf_idx = _grown(self._buf_idx, (B, width))
+                self._buf_val = _grown(self._buf_val, (B, width))
+        common_head = (x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L)
         router = (self._W1, self._b1, self._W2, self._b2, self._a, self._mW1, self._vW1,
                   self._mb1, self._vb1, self._mW2, self._vW2, self._mb2, self._vb2,
                   self._ma, self._va, float(self.router_lr), float(self.router_l2),
                   float(self.temperature), self._k, int(self.router_every),
-                  int(self.router_batch), self._ctx, self._buf_x, self._buf_ctx,
-                  self._buf_mask, self._buf_valid, float(self.correct_threshold))
+                  int(self.router_batch), self._ctx, self._buf_idx, self._buf_val,
+                  self._buf_nnz, self._buf_ctx, self._buf_mask, self._buf_valid,
+                  float(self.correct_threshold))
         gate = (self._gen is not None, gen_pred, gen_score, self._gstat,
                 float(self.gate_fade), float(self.gate_z), float(self.gate_margin))
         drift = (self._dd, self._warn_on, self._alt, self._age,
@@ -776,8 +788,15 @@ class MixtureOfExperts(base.MultiLabelClassifier):
                          np.zeros(0, np.int64), False, gp, gs)
 
     def warm_up(self) -> None:
-        """Compile (or load from numba's cache) the kernels before the first record."""
-        for experts in ("data", "task"):
-            scratch = MixtureOfExperts(experts=experts, n_experts=1, hidden=2)
-            scratch.learn_one({"a": 1.0}, {"u": True})
-            scratch.predict_scores_one({"a": 1.0})
+        """Compile (or load from numba's cache) the kernels before the first record.
+
+        A cold compile of one variant's kernels takes tens of seconds (numba caches them
+        on disk afterwards): a worker calls this before it subscribes, benchmarks before
+        timing. No state changes.
+        """
+        scratch = MixtureOfExperts(experts=self.experts, n_experts=1, hidden=2,
+                                   generalist=self.generalist)
+        scratch.learn_one({"a": 1.0}, {"u": True})
+        scratch.predict_scores_one({"a": 1.0})
+        if self._gen is not None:
+            self._gen.warm_up()
