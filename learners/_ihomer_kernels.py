@@ -6,15 +6,19 @@ cluster, ``R`` learning rates of binary relevance, ``R + 2`` experts (0 = cluste
 hierarchy of label powersets, ``1 + k`` = binary relevance at rate ``k``, ``R + 1`` =
 no-change), ``H`` buckets of the previous label set, ``N`` router-tree nodes ``v`` (root
 0). Besides the features, both learners take binary *indicator* inputs, rows of ``A``
-(binary relevance) and ``VA`` (powersets): ``l mod H`` for each label ``l`` of the previous
-delivered set, and ``H + v - 1`` for each node ``v`` below the root on the record's path
-in the router tree (``leaves[i]`` and ``node_parent``). The experts' faded example-F1 is
+(binary relevance) and ``VA`` (powersets): bucket ``l mod H`` for each label ``l`` of the
+previous delivered set, and each node ``v`` below the root on the record's path in the
+router tree (``leaves[i]`` and ``node_parent``), virtual indicators ``a = l mod H`` and
+``a = H + v - 1`` whose rows ``ind_row[a]`` the caller assigns as they come into use
+(so the arrays hold rows only for buckets and nodes that exist). The experts' faded example-F1 is
 kept per tree node (``node_score``): the record's leaf chooses, and a leaf that has not
 learned a record yet reads, then copies, its nearest ancestor's.
 
-Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2C-1``: rows
-``v*K .. v*K+K-1``; ``v < C`` is cluster ``v``'s powerset, ``v = C + c`` the alternate
-powerset of cluster ``c`` (trained only while ``alt_on[c]``). A class row ``r`` in use
+Class rows are grouped by *virtual* cluster ``v`` in ``0 .. 2P-1`` for a capacity of
+``P >= C`` clusters (so that a cluster can be added without moving rows): rows
+``v*K .. v*K+K-1``; ``v < C`` is cluster ``v``'s powerset, ``v = P + c`` the alternate
+powerset of cluster ``c`` (trained only while ``alt_on[c]``); rows of ``C <= v < P`` and
+``P + C <= v`` are unused. A class row ``r`` in use
 holds its labels in ``class_lab[r, :class_nlab[r]]`` (``class_lab`` has as many columns as
 the largest label set learned; the caller grows it).
 
@@ -76,7 +80,7 @@ def _log(ev_buf, ev_count, row, cluster, code):
 
 
 @njit(cache=True, nogil=True)
-def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_mean, f_m2,
+def _forward(k0, k1, x_idx, x_val, n_labels, n_virtual, K, center, f_count, f_mean, f_m2,
              f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind, s, p, act,
              best_row):
     """Binary relevance probabilities ``p`` (one row per rate) and class softmaxes ``act``.
@@ -114,7 +118,7 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_m
     for kr in range(R):
         for l in range(n_labels):
             p[kr, l] = _sigmoid(p[kr, l])
-    for c in range(n_clusters):
+    for c in range(n_virtual):
         best_row[c] = -1
     # softmax per cluster (rows of a cluster are contiguous, urows is sorted)
     u = 0
@@ -140,39 +144,41 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_clusters, K, center, f_count, f_m
 @njit(cache=True, nogil=True)
 def step(
     # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, K, use_ar,
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, C_cap, K, use_ar,
     # feature statistics: f_count, f_mean, f_m2, f_sumsq, state[0] = records seen
     center, f_count, f_mean, f_m2, f_sumsq, state,
-    # binary relevance at R rates: W (R, D, L), A (R, H + N - 1, L) indicators, b (R, L),
+    # binary relevance at R rates: W (R, D, L), A (R, rows, L) indicators, b (R, L),
     # AdaGrad sums, br_lr (R,) learning rates
     W, GW, A, GA, b, Gb, br_lr,
-    # label-set classes: V (D, 2C*K), VA (H + N - 1, 2C*K), Vb (2C*K), AdaGrad sums
+    # label-set classes: V (D, 2P*K), VA (rows, 2P*K), Vb (2P*K), AdaGrad sums
     V, GV, VA, GVA, Vb, GVb,
-    # class tables: class_hash (C*K,) int64, class_used (C*K,) bool, class_count (C*K,),
-    # class_lab (C*K, S) int64 and class_nlab (C*K,) int64; Misra-Gries candidates
-    # cand_hash (C, M) int64, cand_count (C, M)
+    # class tables: class_hash (2P*K,) int64, class_used (2P*K,) bool, class_count
+    # (2P*K,), class_lab (2P*K, S) int64 and class_nlab (2P*K,) int64; Misra-Gries
+    # candidates cand_hash (2P, M) int64, cand_count (2P, M)
     class_hash, class_used, class_count, class_lab, class_nlab, cand_hash, cand_count,
     # label -> cluster and per-label random keys for set hashing
     label_cluster, label_key,
-    # previous delivered label set (prev_mask (L,) bool), hashed into H indicator rows
-    prev_mask, H,
+    # previous delivered label set (prev_mask (L,) bool), hashed into H buckets; the
+    # indicator row of virtual indicator a (bucket a < H, tree node v at H + v - 1)
+    prev_mask, H, ind_row,
     # the router: each row's leaf node, node parents (root 0 has -1); node v > 0 is
     # indicator row H + v - 1
     leaves, node_parent,
     # expert and threshold selection: node_score (nodes, R + 2) faded example-F1 of each
-    # expert per tree node, node_ready (nodes,) bool; thr_score (R, G)
+    # expert per tree node, node_ready (nodes,) bool; thr_grid (G,) ascending, thr_score
+    # (R, G)
     node_score, node_ready, thr_grid, thr_score, fade_expert, fade_thr,
     # learning
     lr, l2, min_count,
-    # local drift: dd (C, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (C,) bool,
-    # alt_n (C,) int64, alt_sum (C,) paired F1 gain; confidences; event log
+    # local drift: dd (P, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (P,) bool,
+    # alt_n (P,) int64, alt_sum (P,) paired F1 gain; confidences; event log
     local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
     ev_buf, ev_count,
     # outputs
     out_pred, out_score, out_expert,
 ):
     n = len(x_ptr) - 1
-    NV = 2 * n_clusters            # virtual clusters: main powersets, then alternates
+    NV = 2 * C_cap                 # virtual clusters: main powersets, then alternates
     CK = NV * K
     width = 1
     for i in range(n):
@@ -182,6 +188,8 @@ def step(
     NOCHANGE = R + 1
     p = np.zeros((R, n_labels))     # binary relevance probabilities, then gradients
     thr = np.zeros(R)
+    above_n = np.zeros(len(thr_grid) + 1, dtype=np.int64)  # labels above k thresholds
+    above_i = np.zeros(len(thr_grid) + 1, dtype=np.int64)  # ... of them positive
     act = np.zeros(CK)              # class logits -> probabilities, then gradients
     urows = np.zeros(CK, dtype=np.int64)
     pred_h = np.zeros(n_labels, dtype=np.bool_)
@@ -214,10 +222,11 @@ def step(
                         n_ind += 1
             for q in range(n_ind):
                 bucket_on[ind_idx[q]] = False
+                ind_idx[q] = ind_row[ind_idx[q]]
         leaf = leaves[i]
         u = leaf
         while u > 0:
-            ind_idx[n_ind] = H + u - 1
+            ind_idx[n_ind] = ind_row[H + u - 1]
             n_ind += 1
             u = node_parent[u]
         # the experts' scores of the leaf's region: a node that has seen no record yet
@@ -255,7 +264,7 @@ def step(
                 marg[l] = p[0, l]
         for u in range(n_used):
             r = urows[u]
-            if r >= n_clusters * K:
+            if r >= C_cap * K:
                 break  # alternates (sorted last) do not predict
             for q in range(class_nlab[r]):
                 marg[class_lab[r, q]] += act[r]
@@ -310,14 +319,25 @@ def step(
                         i_b += 1
             node_score[leaf, 1 + kr] = (node_score[leaf, 1 + kr] * fade_expert
                                         + _f1(n_true, n_b, i_b))
-            for c in range(len(thr_grid)):
-                n_p = 0
-                i_p = 0
-                for l in range(n_labels):
-                    if p[kr, l] > thr_grid[c]:
-                        n_p += 1
-                        if y[l]:
-                            i_p += 1
+            # every grid threshold in one pass: a label whose probability exceeds the
+            # first k thresholds (the grid is ascending) counts for thresholds 0 .. k-1
+            G = len(thr_grid)
+            for c in range(G + 1):
+                above_n[c] = 0
+                above_i[c] = 0
+            for l in range(n_labels):
+                v = p[kr, l]
+                k = 0
+                while k < G and v > thr_grid[k]:
+                    k += 1
+                above_n[k] += 1
+                if y[l]:
+                    above_i[k] += 1
+            n_p = 0
+            i_p = 0
+            for c in range(G - 1, -1, -1):
+                n_p += above_n[c + 1]
+                i_p += above_i[c + 1]
                 thr_score[kr, c] = thr_score[kr, c] * fade_thr + _f1(n_true, n_p, i_p)
         node_score[leaf, HIER] = node_score[leaf, HIER] * fade_expert + _f1(n_true, n_h, i_h)
         node_score[leaf, NOCHANGE] = (node_score[leaf, NOCHANGE] * fade_expert
@@ -337,7 +357,7 @@ def step(
                             hit += 1
                     f1_main[c] = _f1(rec_count[c], class_nlab[r], hit)
                 if alt_on[c]:
-                    r = best_row[n_clusters + c]
+                    r = best_row[C_cap + c]
                     hit = 0
                     size = 0
                     if r >= 0:
@@ -370,8 +390,8 @@ def step(
             rec_count[c] += 1
         for v in range(NV):
             target[v] = -1
-            c = v % n_clusters  # the real cluster whose labels this powerset models
-            if v >= n_clusters and not alt_on[c]:
+            c = v if v < C_cap else v - C_cap  # the cluster this powerset models
+            if c >= n_clusters or (v >= C_cap and not alt_on[c]):
                 continue
             free = -1
             for r in range(v * K, v * K + K):
@@ -512,7 +532,7 @@ def step(
                     alt_sum[c] += f1_alt[c] - f1_main[c]
                 if warn and not drift and not alt_on[c]:
                     # start an alternate powerset for the cluster from scratch
-                    vb = (n_clusters + c) * K
+                    vb = (C_cap + c) * K
                     for r in range(vb, vb + K):
                         class_used[r] = False
                         class_nlab[r] = 0
@@ -526,7 +546,7 @@ def step(
                             VA[a, r] = 0.0
                             GVA[a, r] = 0.0
                     for mm in range(M):
-                        cand_count[n_clusters + c, mm] = 0.0
+                        cand_count[C_cap + c, mm] = 0.0
                     alt_on[c] = True
                     alt_n[c] = 0
                     alt_sum[c] = 0.0
@@ -538,7 +558,7 @@ def step(
                     if (drift and na >= 30 and gain >= 0.0) or significant:
                         # the alternate replaces the main powerset
                         mb = c * K
-                        vb = (n_clusters + c) * K
+                        vb = (C_cap + c) * K
                         for q in range(K):
                             r, ra = mb + q, vb + q
                             class_used[r] = class_used[ra]
@@ -557,8 +577,8 @@ def step(
                                 GVA[a, r] = GVA[a, ra]
                             class_used[ra] = False
                         for mm in range(M):
-                            cand_hash[c, mm] = cand_hash[n_clusters + c, mm]
-                            cand_count[c, mm] = cand_count[n_clusters + c, mm]
+                            cand_hash[c, mm] = cand_hash[C_cap + c, mm]
+                            cand_count[c, mm] = cand_count[C_cap + c, mm]
                         alt_on[c] = False
                         for z in range(4):
                             dd[c, z] = 0.0
@@ -567,7 +587,7 @@ def step(
                     if na > alt_patience:
                         alt_on[c] = False
                         for q in range(K):
-                            class_used[(n_clusters + c) * K + q] = False
+                            class_used[(C_cap + c) * K + q] = False
                         _log(ev_buf, ev_count, i, c, 3)
                 if drift:
                     for z in range(4):

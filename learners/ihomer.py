@@ -46,8 +46,9 @@ class IHOMER(base.MultiLabelClassifier):
     after ODAC): every ``restructure_every`` records a cluster whose label sets outgrow its
     joint model is split around its two most distant labels when a Hoeffding bound says
     the split is real, and siblings whose union is well modelled again are merged back.
-    A restructuring keeps the learners of every cluster it leaves unchanged (warm start)
-    and is reported as an event (:meth:`pop_events`).
+    A restructuring keeps the learners (and alternates) of every cluster it leaves
+    unchanged or only enlarged by newly placed labels (warm start) and is reported as an
+    event (:meth:`pop_events`).
 
     **Local learners.** Each cluster predicts its labels jointly with a pruned label
     powerset: a softmax regression over the cluster's ``max_classes`` admitted label
@@ -76,6 +77,16 @@ class IHOMER(base.MultiLabelClassifier):
     not — iHOMER is exactly the model without it; on long streams whose label
     distribution depends on the region of instance space it lifts what a linear model
     can express (a test shows 0.65 -> 0.86 example-F1).
+
+    **Extreme label spaces.** Nothing is ``labels x labels``: the clustering works on
+    sparse co-occurrence statistics (and bisects clusters of more than 512 labels on the
+    sparse co-occurrence graph, in balance), a class lists its labels in a row as long
+    as the largest label set, at most ``max_clusters`` clusters hold
+    ``2 x max_clusters x max_classes`` class rows, and the previous label set reaches the
+    learners through ``ar_buckets`` buckets. Memory is ``O(labels x (features +
+    ar_buckets + tree nodes))`` plus the class tables (:meth:`memory_usage`; ~200 MiB at
+    10,000 labels), and new labels cost ``O(1)`` each when they arrive. ``bench/ihomer_large.py``
+    replays a 10,000-label stream end to end.
 
     **Experts and drift.** Beside the hierarchy, a binary relevance of logistic
     regressions (threshold chosen online by example-F1) and the no-change predictor
@@ -111,6 +122,14 @@ class IHOMER(base.MultiLabelClassifier):
         with the defaults, well inside ``history``.
     max_cluster_share
         Largest cluster, as a share of the labels.
+    max_clusters
+        Most label clusters. Each holds ``2 x max_classes`` class rows (its powerset and
+        room for an alternate), so this caps the class tables at
+        ``2 x max_clusters x max_classes`` rows: 4,096 with the defaults, whatever the
+        number of labels (real streams here use at most 13 clusters; at 10,000 labels the
+        powersets cost about as much as binary relevance with this cap). Splits stop at
+        the cap; new labels then share one newcomer cluster until the next update
+        places them.
     learning_rate, l2
         AdaGrad step and L2 penalty of both learners.
     expert_fade
@@ -168,7 +187,8 @@ class IHOMER(base.MultiLabelClassifier):
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
                  history: int = 1000, delta: float = 0.01, tau: float = 0.1,
-                 max_cluster_share: float = 1.0, learning_rate: float = 0.05,
+                 max_cluster_share: float = 1.0, max_clusters: int = 64,
+                 learning_rate: float = 0.05,
                  l2: float = 1e-4, expert_fade: float = 0.995, autoregressive: bool = True,
                  fast_learning_rate: float | None = 0.15,
                  local_drift: bool = True, drift_confidence: float = 0.001,
@@ -185,6 +205,7 @@ class IHOMER(base.MultiLabelClassifier):
         self.delta = delta
         self.tau = tau
         self.max_cluster_share = max_cluster_share
+        self.max_clusters = max_clusters
         self.learning_rate = learning_rate
         self.l2 = l2
         self.expert_fade = expert_fade
@@ -200,6 +221,8 @@ class IHOMER(base.MultiLabelClassifier):
         self.tree_delta = tree_delta
         self.tree_tau = tree_tau
         self.tree_max_bytes = tree_max_bytes
+        if int(max_clusters) < 1:
+            raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
             raise ValueError("ar_buckets must be >= 1")
         if not 0.0 < drift_confidence < warning_confidence < 1.0:
@@ -216,8 +239,9 @@ class IHOMER(base.MultiLabelClassifier):
             grace_period=tree_grace_period, delta=tree_delta, tau=tree_tau,
             max_leaves=tree_max_leaves, max_bytes=tree_max_bytes)
         self._tree.share_indexes(self._features, self._labels)
-        self._hierarchy = LabelHierarchy()
+        self._hierarchy = LabelHierarchy(max_leaves=int(max_clusters))
         self._clusters: list = []
+        self._cluster_nodes: list = []  # the hierarchy's node id of each cluster
         self._recent: deque = deque(maxlen=history)
         self._n = 0
         self._center = None
@@ -249,16 +273,32 @@ class IHOMER(base.MultiLabelClassifier):
         br = ["binary_relevance"] + [f"binary_relevance_lr{r:g}" for r in self._br_rates[1:]]
         return ("hierarchy", *br, "no_change")
 
-    @property
-    def _n_indicators(self) -> int:
-        """Indicator inputs: ``ar_buckets`` for the previous label set, then one per tree
-        node below the root."""
-        return int(self.ar_buckets) + self._tree.max_nodes - 1
+    def _indicator_rows(self):
+        """Give rows of ``A`` / ``VA`` to the indicators that exist now: the previous-set
+        bucket of every label registered (virtual indicator ``l mod ar_buckets``) and
+        every tree node below the root (``ar_buckets + v - 1``), in order of arrival."""
+        H = int(self.ar_buckets)
+        virt = np.concatenate([np.arange(min(len(self._labels), H)),
+                               H + np.arange(self._tree.n_nodes - 1)])
+        missing = virt[self._ind_row[virt] < 0]
+        if not missing.size:
+            return
+        self._ind_row[missing] = self._n_ind_rows + np.arange(missing.size)
+        self._n_ind_rows += int(missing.size)
+        rows = self._n_ind_rows
+        R, _, L = self._A.shape
+        for name in ("_A", "_GA"):
+            setattr(self, name, _grown(getattr(self, name), (R, rows, L)))
+        for name in ("_VA", "_GVA"):
+            setattr(self, name, _grown(getattr(self, name), (rows, self._VA.shape[1])))
 
     def _init_arrays(self):
         d, L = 16, 4
         R = len(self._br_rates)
-        n_ind = self._n_indicators
+        n_ind = 4
+        self._ind_row = np.full(int(self.ar_buckets) + self._tree.max_nodes - 1, -1,
+                                dtype=np.int64)
+        self._n_ind_rows = 0
         self._br_lr = np.asarray(self._br_rates)
         self._f = np.zeros((4, d))  # count, mean, m2, sumsq
         self._state = np.zeros(1)
@@ -279,13 +319,25 @@ class IHOMER(base.MultiLabelClassifier):
         self._alloc_classes(0, d, L)
         self._n_expert_used = np.zeros(R + 2, dtype=np.int64)
 
-    def _alloc_classes(self, n_clusters, d, L):
+    # per-cluster state: class rows (axis 1 of the 2-D arrays, axis 0 of the vectors),
+    # Misra-Gries candidate rows, and the local drift state
+    _CLASS_2D = ("_V", "_GV", "_VA", "_GVA")
+    _CLASS_1D = ("_Vb", "_GVb", "_class_hash", "_class_used", "_class_count", "_class_nlab")
+    _DRIFT = ("_dd", "_alt_on", "_alt_n", "_alt_sum")
+
+    def _alloc_classes(self, capacity, d, L=None):
+        """Zeroed class tables for ``capacity`` clusters (each a powerset and an alternate,
+        ``max_classes`` rows apiece): main powersets first, alternates from row
+        ``capacity * max_classes`` on, so clusters can be appended without moving rows."""
         Kc = self.max_classes
-        R = max(2 * n_clusters * Kc, 1)  # each cluster's powerset, then its alternate
+        P = max(int(capacity), 1)
+        self._cluster_capacity = P
+        R = 2 * P * Kc
         self._V = np.zeros((d, R))
         self._GV = np.zeros((d, R))
-        self._VA = np.zeros((self._n_indicators, R))
-        self._GVA = np.zeros((self._n_indicators, R))
+        rows = self._A.shape[1]  # indicator rows (see _indicator_rows)
+        self._VA = np.zeros((rows, R))
+        self._GVA = np.zeros((rows, R))
         self._Vb = np.zeros(R)
         self._GVb = np.zeros(R)
         self._class_hash = np.zeros(R, dtype=np.int64)
@@ -295,15 +347,64 @@ class IHOMER(base.MultiLabelClassifier):
         width = self._class_lab.shape[1] if hasattr(self, "_class_lab") else 1
         self._class_lab = np.zeros((R, width), dtype=np.int64)
         self._class_nlab = np.zeros(R, dtype=np.int64)
-        self._cand_hash = np.zeros((max(2 * n_clusters, 1), 4 * Kc), dtype=np.int64)
-        self._cand_count = np.zeros((max(2 * n_clusters, 1), 4 * Kc))
-        C = max(n_clusters, 1)
-        self._dd = np.zeros((C, 4))
-        self._alt_on = np.zeros(C, dtype=bool)
-        self._alt_n = np.zeros(C, dtype=np.int64)
-        self._alt_sum = np.zeros(C)
+        self._cand_hash = np.zeros((2 * P, 4 * Kc), dtype=np.int64)
+        self._cand_count = np.zeros((2 * P, 4 * Kc))
+        self._dd = np.zeros((P, 4))
+        self._alt_on = np.zeros(P, dtype=bool)
+        self._alt_n = np.zeros(P, dtype=np.int64)
+        self._alt_sum = np.zeros(P)
         self._ev_buf = np.zeros((256, 3), dtype=np.int64)
         self._ev_count = np.zeros(1, dtype=np.int64)
+
+    def _class_rows(self, clusters, capacity, alternates: bool) -> tuple:
+        """Class rows and candidate rows of ``clusters`` in a layout of ``capacity``
+        (their powersets, then their alternates if ``alternates``)."""
+        Kc = self.max_classes
+        v = np.asarray(clusters, dtype=np.int64)
+        if alternates:
+            v = np.concatenate([v, capacity + v])
+        rows = (v[:, None] * Kc + np.arange(Kc)).ravel()
+        return rows, v
+
+    def _relayout(self, capacity, moves, alternates: bool):
+        """Reallocate the class tables for ``capacity`` clusters, moving cluster
+        ``old -> new`` for each pair of ``moves`` (its powerset, candidates and drift
+        statistics; its alternate too if ``alternates``); other clusters start empty."""
+        P0 = self._cluster_capacity
+        keep = {name: getattr(self, name) for name in (
+            self._CLASS_2D + self._CLASS_1D + self._DRIFT
+            + ("_class_lab", "_cand_hash", "_cand_count"))}
+        self._alloc_classes(capacity, self._W.shape[1])
+        if not moves:
+            return
+        P = self._cluster_capacity
+        old_i, new_i = (np.asarray(m, dtype=np.int64) for m in zip(*moves))
+        src, src_v = self._class_rows(old_i, P0, alternates)
+        dst, dst_v = self._class_rows(new_i, P, alternates)
+        for name in self._CLASS_2D:
+            getattr(self, name)[:, dst] = keep[name][:, src]
+        for name in self._CLASS_1D + ("_class_lab",):
+            getattr(self, name)[dst] = keep[name][src]
+        for name in ("_cand_hash", "_cand_count"):
+            getattr(self, name)[dst_v] = keep[name][src_v]
+        self._dd[new_i] = keep["_dd"][old_i]
+        if alternates:
+            for name in ("_alt_on", "_alt_n", "_alt_sum"):
+                getattr(self, name)[new_i] = keep[name][old_i]
+
+    def _reset_clusters(self, clusters):
+        """Empty the powersets, alternates, candidates and drift state of ``clusters``."""
+        if not clusters:
+            return
+        rows, v = self._class_rows(clusters, self._cluster_capacity, alternates=True)
+        for name in self._CLASS_2D:
+            getattr(self, name)[:, rows] = 0
+        for name in self._CLASS_1D + ("_class_lab",):
+            getattr(self, name)[rows] = 0
+        for name in ("_cand_hash", "_cand_count"):
+            getattr(self, name)[v] = 0
+        for name in self._DRIFT:
+            getattr(self, name)[np.asarray(clusters, dtype=np.int64)] = 0
 
     def _ensure_capacity(self):
         d, L = len(self._features), len(self._labels)
@@ -314,7 +415,7 @@ class IHOMER(base.MultiLabelClassifier):
         for name in ("_W", "_GW"):
             setattr(self, name, _grown(getattr(self, name), (R, d, L)))
         for name in ("_A", "_GA"):
-            setattr(self, name, _grown(getattr(self, name), (R, self._n_indicators, L)))
+            setattr(self, name, _grown(getattr(self, name), (R, self._A.shape[1], L)))
         for name in ("_b", "_Gb"):
             setattr(self, name, _grown(getattr(self, name), (R, L)))
         for name in ("_label_cluster", "_label_key", "_prev"):
@@ -330,7 +431,9 @@ class IHOMER(base.MultiLabelClassifier):
         A label first seen positive now was negative on every earlier record (an absent
         label is negative), so its bias starts at the log-odds of 1 positive in n + 1
         records rather than at 0 (p = 0.5), which would flood the next predictions with
-        false positives.
+        false positives. The hierarchy puts a new label in a cluster of its own (or, at
+        ``max_clusters``, in a shared cluster of newcomers) until its next update places
+        it: costs ``O(new labels)``, no reallocation but an occasional doubling.
         """
         L = len(self._labels)
         if L == cols_before:
@@ -340,59 +443,59 @@ class IHOMER(base.MultiLabelClassifier):
         for col in range(cols_before, L):
             self._label_key[col] = _label_key(col)
             self._b[:, col] = prior
-        self._hierarchy.add_labels(L)
-        self._apply_clusters(self._hierarchy.leaves(), new_labels=range(cols_before, L))
+        placed = self._hierarchy.add_labels(L)
+        index = self._cluster_index
+        if not self._clusters:  # the very first labels: the root cluster
+            self._apply_clusters(self._hierarchy.leaves(), self._hierarchy.leaf_ids())
+            return
+        for lab, node in placed:
+            i = index.get(node)
+            if i is None:  # a new cluster, appended (the hierarchy lists it last)
+                i = len(self._clusters)
+                if i >= self._cluster_capacity:
+                    moves = [(c, c) for c in range(i)]
+                    self._relayout(2 * self._cluster_capacity, moves, alternates=True)
+                self._clusters.append(())
+                self._cluster_nodes.append(node)
+                index[node] = i
+            self._clusters[i] = self._clusters[i] + (lab,)  # labels arrive in order
+            self._label_cluster[lab] = i
 
-    def _apply_clusters(self, leaves, new_labels=()):
-        """Install a new partition, keeping the learners of unchanged clusters.
+    @property
+    def _cluster_index(self) -> dict:
+        return {node: i for i, node in enumerate(self._cluster_nodes)}
 
-        A cluster that only gained labels registered just now keeps its learner: its
-        label-set classes stay valid (the new labels are simply in none of them yet).
+    def _apply_clusters(self, leaves, node_ids):
+        """Install a new partition (the hierarchy's leaves and their node ids).
+
+        A cluster whose hierarchy node is still a leaf and has kept all its labels (it
+        may have gained some: newcomers that joined it) keeps its powerset and its
+        alternate, whose label-set classes stay valid; the others start empty. When no
+        kept cluster moves and there is room, this is done in place.
         """
         leaves = [tuple(sorted(c)) for c in leaves]
-        if leaves == self._clusters:
+        node_ids = list(node_ids)
+        if leaves == self._clusters and node_ids == self._cluster_nodes:
             return
-        Kc = self.max_classes
-        fresh = set(new_labels)
-        old = {}
-        for i, c in enumerate(self._clusters):
-            old[c] = i
-        for c in leaves:
-            if c not in old:
-                base = tuple(lab for lab in c if lab not in fresh)
-                if base and base in old and base not in leaves:
-                    old[c] = old[base]
-        if len(leaves) == len(self._clusters) and all(
-                old.get(c) == i for i, c in enumerate(leaves)):
-            # same clusters in the same places, some grown by new labels: relabel only
-            for i, c in enumerate(leaves):
-                for lab in c:
-                    self._label_cluster[lab] = i
-            self._clusters = leaves
-            return
-        d, L = self._W.shape[1], self._W.shape[2]
-        keep = {name: getattr(self, name) for name in (
-            "_V", "_GV", "_VA", "_GVA", "_Vb", "_GVb", "_class_hash", "_class_used",
-            "_class_count", "_class_lab", "_class_nlab", "_cand_hash", "_cand_count", "_dd")}
-        self._alloc_classes(len(leaves), d, L)
+        old_at = self._cluster_index
+        moves = []
+        for new_i, (c, node) in enumerate(zip(leaves, node_ids)):
+            old_i = old_at.get(node)
+            if old_i is not None and set(self._clusters[old_i]) <= set(c):
+                moves.append((old_i, new_i))
+        n_before = len(self._clusters)
+        if (len(leaves) <= self._cluster_capacity
+                and all(old_i == new_i for old_i, new_i in moves)):
+            kept = {new_i for _, new_i in moves}
+            self._reset_clusters([i for i in range(max(len(leaves), n_before))
+                                  if i not in kept])
+        else:
+            capacity = len(leaves) + max(4, len(leaves) // 4)  # room for newcomers
+            self._relayout(capacity, moves, alternates=True)
         for new_i, c in enumerate(leaves):
-            for lab in c:
-                self._label_cluster[lab] = new_i
-            old_i = old.get(c)
-            if old_i is None:
-                continue
-            src = slice(old_i * Kc, old_i * Kc + Kc)
-            dst = slice(new_i * Kc, new_i * Kc + Kc)
-            for name in ("_V", "_GV", "_VA", "_GVA"):
-                getattr(self, name)[:, dst] = keep[name][:, src]
-            for name in ("_Vb", "_GVb", "_class_hash", "_class_used", "_class_count",
-                         "_class_nlab"):
-                getattr(self, name)[dst] = keep[name][src]
-            self._class_lab[dst] = keep["_class_lab"][src]
-            self._cand_hash[new_i] = keep["_cand_hash"][old_i]
-            self._cand_count[new_i] = keep["_cand_count"][old_i]
-            self._dd[new_i] = keep["_dd"][old_i]  # alternates are not carried over
+            self._label_cluster[list(c)] = new_i
         self._clusters = leaves
+        self._cluster_nodes = node_ids
 
     def _restructure(self):
         L = len(self._labels)
@@ -402,7 +505,7 @@ class IHOMER(base.MultiLabelClassifier):
             merge_coverage=self.merge_coverage, delta=self.delta, tau=self.tau,
             max_size=max_size)
         if changes:
-            self._apply_clusters(self._hierarchy.leaves())
+            self._apply_clusters(self._hierarchy.leaves(), self._hierarchy.leaf_ids())
             names = self._labels.keys
             for ch in changes:
                 self._note_event({
@@ -425,6 +528,12 @@ class IHOMER(base.MultiLabelClassifier):
     def n_clusters(self) -> int:
         """Number of label clusters now."""
         return len(self._clusters)
+
+    @property
+    def n_classes(self) -> int:
+        """Label-set classes admitted in the clusters' powersets now (alternates excluded)."""
+        main = len(self._clusters) * self.max_classes
+        return int(self._class_used[:main].sum())
 
     def clusters(self) -> list:
         """The label clusters, as lists of labels."""
@@ -488,16 +597,18 @@ class IHOMER(base.MultiLabelClassifier):
         # the router first: each row's leaf as the tree stood before the row was learned
         # (the tree learns from x and y alone, so it can run ahead of the kernel below)
         leaves = self._tree.route(x_ptr, x_idx, x_val, y_ptr, y_idx, learn)
+        self._indicator_rows()
         center = True if self._center is None else self._center
         f = self._f
         K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, max(len(self._clusters), 1),
-               self.max_classes, bool(self.autoregressive), center, f[0], f[1], f[2], f[3],
+               self._cluster_capacity, self.max_classes, bool(self.autoregressive), center,
+               f[0], f[1], f[2], f[3],
                self._state, self._W, self._GW, self._A, self._GA, self._b, self._Gb,
                self._br_lr,
                self._V, self._GV, self._VA, self._GVA, self._Vb, self._GVb,
                self._class_hash, self._class_used, self._class_count, self._class_lab,
                self._class_nlab, self._cand_hash, self._cand_count, self._label_cluster,
-               self._label_key, self._prev, int(self.ar_buckets), leaves,
+               self._label_key, self._prev, int(self.ar_buckets), self._ind_row, leaves,
                self._tree.node_parents, self._node_score, self._node_ready, self._thr_grid,
                self._thr_score, float(self.expert_fade), self.THRESHOLD_FADE,
                float(self.learning_rate), float(self.l2), float(self.min_count),

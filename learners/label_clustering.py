@@ -21,8 +21,26 @@ the recent records:
   when their union is covered again to
   ``merge_coverage``. Merges cascade upwards, and the next split test rebuilds the
   affected part of the hierarchy from current correlations.
-* **New labels** start as singleton leaves under the root and, at the next update, join
-  the leaf they co-occur with most (Jaccard), when there is one with room.
+* **New labels** start as singleton leaves under the root (at ``max_leaves`` leaves: in
+  one shared newcomer leaf) and, at the next update, join the leaf they co-occur with
+  most (mean Jaccard), when there is one with room; a newcomer that co-occurs with no
+  leaf stays a leaf of its own, or, at ``max_leaves`` leaves, joins the smallest leaf.
+
+**Extreme label spaces.** Nothing here is ``L x L``: the co-occurrence of the recent
+label sets is built per update from their pairs with the stream-core kernels
+(:func:`stream.kernels.cooccurrence_pairs`, :func:`stream.kernels.jaccard_pairs`) into a
+sparse Jaccard matrix holding only pairs that co-occurred (``O(records x labels per
+record ** 2)`` memory). A cluster of at most ``dense_limit`` labels (512) is split as
+described above, on its dense ``m x m`` distance matrix. A larger one — only extreme
+label spaces have them — is bisected on the sparse co-occurrence graph instead, into two
+halves of equal size: its connected components (labels that never co-occurred in the
+window are components of their own) go whole to the lighter half, largest first; a
+component larger than half the cluster is cut along a breadth-first order from its most
+connected label, so that labels that co-occur stay together as far as balance allows.
+Balanced halves keep the hierarchy ``O(log L)`` deep, and ``max_leaves`` caps the number
+of clusters (the split and newcomer rules above respect it). The Hoeffding test of such
+a split reads ``d1`` and ``d2`` from the sparse matrix (a pair absent from it is at
+distance 1).
 
 The coverage test is where this deliberately departs from a pure distance threshold:
 the aim of iHOMER's clusters is to make each cluster's joint (label-set) model
@@ -37,7 +55,8 @@ Examples
 --------
 >>> import numpy as np
 >>> h = LabelHierarchy()
->>> h.add_labels(4)
+>>> h.add_labels(4)          # the first labels form the root cluster (node 0)
+[(0, 0), (1, 0), (2, 0), (3, 0)]
 >>> rng = np.random.default_rng(0)
 >>> sets = []
 >>> for _ in range(600):     # labels {0,1} co-occur, {2,3} co-occur, the pairs independently
@@ -55,8 +74,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-__all__ = ["LabelHierarchy", "Node", "jaccard_from_sets", "coverage_of"]
+from stream.kernels import cooccurrence_pairs, jaccard_pairs
+
+__all__ = ["LabelHierarchy", "Node", "jaccard_from_sets", "coverage_of", "DENSE_LIMIT"]
+
+DENSE_LIMIT = 512  # clusters up to this many labels are split on a dense m x m matrix
 
 
 @dataclass
@@ -67,6 +92,27 @@ class Node:
     parent: int | None = None
     children: list = field(default_factory=list)
     newcomer: bool = False
+
+
+def _csr_of_sets(sets):
+    indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in sets], out=indptr[1:])
+    indices = (np.concatenate([np.asarray(x, dtype=np.int64) for x in sets])
+               if indptr[-1] else np.zeros(0, np.int64))
+    return indptr, indices
+
+
+def _sparse_jaccard(indptr, indices, n_labels: int) -> sp.csr_matrix:
+    """Jaccard similarities of every pair of labels that co-occur in the records (CSR,
+    ``n_labels`` square; a label present in some record has ``J_ii = 1``; pairs that
+    never co-occur are not stored and read 0)."""
+    rows, cols, counts = cooccurrence_pairs(indptr, indices, n_labels=n_labels)
+    diag = np.zeros(n_labels)
+    on = rows == cols
+    diag[rows[on]] = counts[on]
+    sim = jaccard_pairs(rows, cols, counts, diag)
+    keep = sim > 0
+    return sp.csr_matrix((sim[keep], (rows[keep], cols[keep])), shape=(n_labels, n_labels))
 
 
 def jaccard_from_sets(sets, labels) -> np.ndarray:
@@ -80,17 +126,11 @@ def jaccard_from_sets(sets, labels) -> np.ndarray:
     >>> jaccard_from_sets([np.array([0, 1]), np.array([0])], [0, 1]).round(2).tolist()
     [[1.0, 0.5], [0.5, 1.0]]
     """
-    from stream.kernels import cooccurrence_update, jaccard
-
     labels = list(labels)
     pos = {lab: i for i, lab in enumerate(labels)}
     rows = [[pos[c] for c in s.tolist() if c in pos] for s in sets]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum([len(r) for r in rows], out=indptr[1:])
-    indices = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(indptr[-1]))
-    C = np.zeros((len(labels), len(labels)))
-    cooccurrence_update(C, indptr, indices)
-    return jaccard(C)
+    indptr, indices = _csr_of_sets(rows)
+    return _sparse_jaccard(indptr, indices, len(labels)).toarray()
 
 
 def coverage_of(sets, labels, max_classes: int) -> float:
@@ -121,28 +161,33 @@ def _label_keys(n_labels: int) -> np.ndarray:
 class _Window:
     """Statistics of the recent label sets, computed once per hierarchy update.
 
-    The full co-occurrence matrix (through the stream-core kernel) gives the Jaccard
-    distances of any cluster as a sub-matrix; label-set coverage of any cluster comes
-    from XOR hashes of the record's labels restricted to it.
+    A sparse Jaccard matrix of the pairs that co-occurred (built by the stream-core
+    kernels) gives the distances of any cluster: a dense sub-matrix for small clusters,
+    a sparse one for large ones. Label-set coverage of any cluster comes from XOR hashes
+    of the record's labels restricted to it.
     """
 
     def __init__(self, sets, n_labels: int):
-        from stream.kernels import cooccurrence_update, jaccard
-
         self.n = len(sets)
-        self.indptr = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum([len(x) for x in sets], out=self.indptr[1:])
-        self.indices = (np.concatenate(sets).astype(np.int64) if self.indptr[-1]
-                        else np.zeros(0, np.int64))
-        C = np.zeros((n_labels, n_labels))
-        cooccurrence_update(C, self.indptr, self.indices)
-        self.J = jaccard(C)
+        self.indptr, self.indices = _csr_of_sets(sets)
+        self.J = _sparse_jaccard(self.indptr, self.indices, n_labels)
         self.keys = _label_keys(n_labels)
         self.rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
 
-    def distance(self, labels) -> np.ndarray:
+    def similarity(self, labels, dense: bool = True):
+        """Jaccard similarities among ``labels`` (in their order): ``m x m`` ndarray, or
+        CSR with ``dense=False``."""
         idx = np.asarray(labels, dtype=np.int64)
-        return 1.0 - self.J[np.ix_(idx, idx)]
+        sub = self.J[idx][:, idx]
+        return sub.toarray() if dense else sub.tocsr()
+
+    def distance(self, labels) -> np.ndarray:
+        return 1.0 - self.similarity(labels)
+
+    def row(self, label: int):
+        """The labels ``label`` co-occurred with and their similarities (CSR row)."""
+        a, b = self.J.indptr[label], self.J.indptr[label + 1]
+        return self.J.indices[a:b], self.J.data[a:b]
 
     def coverage(self, labels, max_classes: int) -> float:
         if self.n == 0:
@@ -158,31 +203,73 @@ class _Window:
 
 
 class LabelHierarchy:
-    """The label clusters of iHOMER and the hierarchy that produced them."""
+    """The label clusters of iHOMER and the hierarchy that produced them.
 
-    def __init__(self):
+    Parameters
+    ----------
+    max_leaves
+        Most clusters (leaves); ``None``: no cap. Splits stop at the cap, and new labels
+        that arrive at the cap share one newcomer leaf (one more than the cap at most).
+    dense_limit
+        Clusters up to this many labels are split on their dense distance matrix
+        (ODAC's pivots and average linkage); larger ones by balanced bisection of the
+        sparse co-occurrence graph.
+    """
+
+    max_leaves = None  # class defaults: hierarchies pickled before these existed load
+    dense_limit = DENSE_LIMIT
+    _n_leaves = None  # leaves after the last update / add_labels (None: count them)
+
+    def __init__(self, max_leaves: int | None = None, dense_limit: int = DENSE_LIMIT):
+        if max_leaves is not None and max_leaves < 1:
+            raise ValueError("max_leaves must be >= 1 or None")
         self.nodes: list[Node] = []
         self.root: int | None = None
         self.n_labels = 0
+        self.max_leaves = max_leaves
+        self.dense_limit = dense_limit
 
     # -- structure ---------------------------------------------------------------------
-    def add_labels(self, n_labels: int) -> None:
-        """Register labels ``self.n_labels .. n_labels - 1``."""
+    def add_labels(self, n_labels: int) -> list:
+        """Register labels ``self.n_labels .. n_labels - 1``.
+
+        Returns
+        -------
+        list of (label, node)
+            The leaf each new label went to: the root while it is the only leaf, else a
+            newcomer leaf (its own, or a shared one at ``max_leaves``).
+        """
         if n_labels <= self.n_labels:
-            return
+            return []
         new = tuple(range(self.n_labels, n_labels))
+        placed = []
         if self.root is None:
             self.nodes.append(Node(labels=new))
             self.root = 0
+            placed = [(lab, 0) for lab in new]
         else:
             root = self.nodes[self.root]
             if not root.children:  # the root is itself the only leaf: it grows
                 root.labels = root.labels + new
+                placed = [(lab, self.root) for lab in new]
             else:
+                n_leaves = self._n_leaves if self._n_leaves is not None else len(
+                    self.leaf_ids())
                 for lab in new:
-                    self._attach(self.root, Node(labels=(lab,), newcomer=True))
-                self._refresh_labels(self.root)
+                    last = self.nodes[root.children[-1]]
+                    if (self.max_leaves is not None and n_leaves >= self.max_leaves
+                            and last.newcomer and not last.children):
+                        last.labels = last.labels + (lab,)  # the shared newcomer leaf
+                        placed.append((lab, root.children[-1]))
+                    else:
+                        placed.append((lab, self._attach(self.root, Node(labels=(lab,),
+                                                                         newcomer=True))))
+                        n_leaves += 1
+                self._n_leaves = n_leaves
+                # new columns are the largest: appending keeps the root's labels sorted
+                root.labels = root.labels + new
         self.n_labels = n_labels
+        return placed
 
     def _attach(self, parent: int, node: Node) -> int:
         node.parent = parent
@@ -192,11 +279,18 @@ class LabelHierarchy:
         return idx
 
     def _refresh_labels(self, idx: int) -> tuple:
-        node = self.nodes[idx]
-        if node.children:
-            node.labels = tuple(sorted(lab for c in node.children
-                                       for lab in self._refresh_labels(c)))
-        return node.labels
+        """Recompute the labels of ``idx`` and the nodes below it from their leaves."""
+        order, stack = [], [idx]
+        while stack:
+            i = stack.pop()
+            order.append(i)
+            stack.extend(self.nodes[i].children)
+        for i in reversed(order):  # children before parents
+            node = self.nodes[i]
+            if node.children:
+                node.labels = tuple(sorted(lab for c in node.children
+                                           for lab in self.nodes[c].labels))
+        return self.nodes[idx].labels
 
     def leaf_ids(self) -> list:
         out, stack = [], [self.root] if self.root is not None else []
@@ -213,10 +307,14 @@ class LabelHierarchy:
         return [self.nodes[i].labels for i in self.leaf_ids()]
 
     def depth(self) -> int:
-        def d(i):
-            kids = self.nodes[i].children
-            return 1 + max((d(c) for c in kids), default=0)
-        return d(self.root) if self.root is not None else 0
+        if self.root is None:
+            return 0
+        deepest, stack = 0, [(self.root, 1)]
+        while stack:
+            i, d = stack.pop()
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in self.nodes[i].children)
+        return deepest
 
     # -- online update -----------------------------------------------------------------
     def update(self, sets, *, max_classes: int = 32, coverage: float = 0.9,
@@ -248,32 +346,64 @@ class LabelHierarchy:
         changes = []
         changes += self._place_newcomers(win, max_size)
         changes += self._aggregate(win, max_classes, merge_coverage, max_size, eps)
+        self._n_leaves = len(self.leaf_ids())
         for leaf in list(self.leaf_ids()):
-            changes += self._maybe_split(leaf, win, eps, tau, max_classes, coverage,
-                                         min_size, max_size)
+            changes += self._split_down(leaf, win, eps, tau, max_classes, coverage,
+                                        min_size, max_size)
+        self._n_leaves = len(self.leaf_ids())
         return changes
 
     def _place_newcomers(self, win, max_size):
-        changes = []
         leaves = self.leaf_ids()
         settled = [i for i in leaves if not self.nodes[i].newcomer]
-        for i in [i for i in leaves if self.nodes[i].newcomer]:
-            lab = self.nodes[i].labels[0]
-            best, best_j = None, 0.0
-            for j in settled:
-                labels = self.nodes[j].labels
-                if len(labels) >= max_size:
+        comers = [i for i in leaves if self.nodes[i].newcomer]
+        if not comers:
+            return []
+        leaf_of = np.full(self.n_labels, -1, dtype=np.int64)
+        for k, j in enumerate(settled):
+            leaf_of[list(self.nodes[j].labels)] = k
+        sizes = np.array([len(self.nodes[j].labels) for j in settled], dtype=np.int64)
+        gained: dict = {}
+        n_leaves = len(leaves)
+        crowded = self.max_leaves is not None and n_leaves > self.max_leaves
+        changes = []
+        for i in comers:
+            node = self.nodes[i]
+            stay = []
+            for lab in node.labels:
+                best = None
+                if settled:
+                    # mean Jaccard of the label to each settled leaf (0 for no co-occurrence)
+                    cols, sim = win.row(lab)
+                    k = leaf_of[cols]
+                    on = k >= 0
+                    sums = np.bincount(k[on], weights=1.0 - (1.0 - sim[on]),
+                                       minlength=len(settled))
+                    means = np.where(sizes < max_size, sums / np.maximum(sizes, 1), 0.0)
+                    k_best = int(np.argmax(means))
+                    if means[k_best] > 0.0:
+                        best = k_best
+                    elif (len(node.labels) > 1 or crowded) and (sizes < max_size).any():
+                        # at the cap: the smallest leaf with room
+                        best = int(np.argmin(np.where(sizes < max_size, sizes, np.iinfo(
+                            np.int64).max)))
+                if best is None:
+                    stay.append(lab)
                     continue
-                J = 1.0 - win.distance((lab,) + labels)[0, 1:]
-                if J.size and J.mean() > best_j:
-                    best, best_j = j, float(J.mean())
-            self.nodes[i].newcomer = False
-            if best is not None:
+                leaf_of[lab] = best
+                sizes[best] += 1
+                gained.setdefault(best, []).append(lab)
+                into = tuple(sorted(self.nodes[settled[best]].labels + tuple(gained[best])))
+                changes.append({"action": "join", "labels": [lab], "into": [list(into)]})
+            node.newcomer = False
+            if not stay:
                 self._detach(i)
-                self.nodes[best].labels = tuple(sorted(self.nodes[best].labels + (lab,)))
-                self._refresh_labels(self.root)
-                changes.append({"action": "join", "labels": [lab],
-                                "into": [list(self.nodes[best].labels)]})
+            else:
+                node.labels = tuple(stay)
+        for k, labs in gained.items():
+            leaf = self.nodes[settled[k]]
+            leaf.labels = tuple(sorted(leaf.labels + tuple(labs)))
+        self._refresh_labels(self.root)
         return changes
 
     def _detach(self, i):
@@ -294,8 +424,8 @@ class LabelHierarchy:
                 if len(node.labels) > max_size:
                     continue
                 a, b = (self.nodes[k].labels for k in kids)
-                dist = win.distance(a + b)
-                contradicted = _split_contradicted(dist, len(a), eps)
+                sim = win.similarity(a + b, dense=len(a) + len(b) <= self.dense_limit)
+                contradicted = _split_contradicted(sim, len(a), eps)
                 covered = win.coverage(node.labels, max_classes) >= merge_coverage
                 if contradicted or covered:
                     parts = [list(a), list(b)]
@@ -309,56 +439,129 @@ class LabelHierarchy:
                     merged = True
         return changes
 
-    def _maybe_split(self, leaf, win, eps, tau, max_classes, coverage, min_size, max_size):
-        labels = self.nodes[leaf].labels
+    def _split_down(self, leaf, win, eps, tau, max_classes, coverage, min_size, max_size):
+        """Split ``leaf`` and then its children, depth first, while the tests say so and
+        the hierarchy has fewer than ``max_leaves`` leaves."""
+        changes = []
+        stack = [leaf]
+        while stack:
+            if self.max_leaves is not None and self._n_leaves >= self.max_leaves:
+                break
+            i = stack.pop()
+            labels = self.nodes[i].labels
+            parts = self._split_of(labels, win, eps, tau, max_classes, coverage, min_size,
+                                   max_size)
+            if parts is None:
+                continue
+            left, right = parts
+            kids = [self._attach(i, Node(labels=tuple(left))),
+                    self._attach(i, Node(labels=tuple(right)))]
+            self._n_leaves += 1
+            changes.append({"action": "split", "labels": list(labels), "into": [left, right]})
+            stack.extend(reversed(kids))  # the left child first
+        return changes
+
+    def _split_of(self, labels, win, eps, tau, max_classes, coverage, min_size, max_size):
+        """The two parts ``labels`` should split into now, or ``None``."""
         if len(labels) <= min_size or len(labels) < 2:
-            return []
+            return None
         too_big = len(labels) > max_size
         if not too_big and win.coverage(labels, max_classes) >= coverage:
-            return []
-        dist = win.distance(labels)
-        iu = np.triu_indices(len(labels), k=1)
-        d = dist[iu]
-        order = np.argsort(d, kind="stable")[::-1]
-        d1 = d[order[0]]
-        d2 = d[order[1]] if d.size > 1 else 0.0
-        if not too_big and not (d1 - d2 > eps or eps < tau):
-            return []
-        side = _two_sides(dist, iu[0][order[0]], iu[1][order[0]])
-        left = [labels[k] for k in range(len(labels)) if side[k] == 0]
-        right = [labels[k] for k in range(len(labels)) if side[k] == 1]
+            return None
+        if len(labels) > self.dense_limit:
+            sim = win.similarity(labels, dense=False)
+            d1, d2 = _top_two_distances(sim)
+            if not too_big and not (d1 - d2 > eps or eps < tau):
+                return None
+            side = _balanced_bisection(sim)
+        else:
+            dist = win.distance(labels)
+            iu = np.triu_indices(len(labels), k=1)
+            d = dist[iu]
+            order = np.argsort(d, kind="stable")[::-1]
+            d1 = d[order[0]]
+            d2 = d[order[1]] if d.size > 1 else 0.0
+            if not too_big and not (d1 - d2 > eps or eps < tau):
+                return None
+            side = _two_sides(dist, iu[0][order[0]], iu[1][order[0]])
+        arr = np.asarray(labels)
+        left, right = arr[side == 0].tolist(), arr[side == 1].tolist()
         if not left or not right:
             half = len(labels) // 2
             left, right = list(labels[:half]), list(labels[half:])
-        kids = [self._attach(leaf, Node(labels=tuple(left))),
-                self._attach(leaf, Node(labels=tuple(right)))]
-        changes = [{"action": "split", "labels": list(labels), "into": [left, right]}]
-        for k in kids:
-            changes += self._maybe_split(k, win, eps, tau, max_classes, coverage, min_size,
-                                         max_size)
-        return changes
+        return left, right
 
 
-def _split_contradicted(dist, n_left, eps) -> bool:
+def _split_contradicted(sim, n_left, eps) -> bool:
     """Some label is closer on average to the other part than to its own, by > eps.
 
-    The split was made by average linkage; it no longer holds when, on current data, a
-    label of either part would clearly (beyond the Hoeffding margin) join the other one.
-    A part with a single label has no average of its own and is judged from the other.
+    ``sim`` holds the Jaccard similarities of the labels of both parts (the first
+    ``n_left`` are the left part), dense or sparse; the distance is ``1 - sim``. The
+    split was made by average linkage; it no longer holds when, on current data, a label
+    of either part would clearly (beyond the Hoeffding margin) join the other one. A
+    part with a single label has no average of its own and is judged from the other.
     """
-    n = dist.shape[0]
-    side = np.zeros(n, dtype=np.int64)
-    side[n_left:] = 1
-    for k in range(n):
-        own = [m for m in range(n) if side[m] == side[k] and m != k]
-        other = [m for m in range(n) if side[m] != side[k]]
-        if not own or not other:
-            continue
-        if dist[k, other].mean() + eps < dist[k, own].mean():
-            return True
-    return False
+    m = sim.shape[0]
+    left = np.zeros(m)
+    left[:n_left] = 1.0
+    to_left = np.asarray(sim @ left).ravel()
+    to_right = np.asarray(sim @ (1.0 - left)).ravel()
+    diag = np.asarray(sim.diagonal()).ravel()
+    is_left = left > 0
+    own_sum = np.where(is_left, to_left, to_right) - diag
+    other_sum = np.where(is_left, to_right, to_left)
+    n_own = np.where(is_left, n_left, m - n_left) - 1
+    n_other = np.where(is_left, m - n_left, n_left)
+    valid = (n_own > 0) & (n_other > 0)
+    own = 1.0 - own_sum / np.maximum(n_own, 1)
+    other = 1.0 - other_sum / np.maximum(n_other, 1)
+    return bool(np.any(valid & (other + eps < own)))
 
 
+def _top_two_distances(sim) -> tuple:
+    """The largest and second largest distance ``1 - J`` among distinct labels, from a
+    sparse similarity matrix (a pair it does not hold is at distance 1)."""
+    m = sim.shape[0]
+    upper = sp.triu(sim, k=1).data
+    upper = upper[upper > 0]
+    missing = m * (m - 1) // 2 - upper.size
+    if missing >= 2:
+        return 1.0, 1.0
+    smallest = np.sort(upper)[:2]
+    if missing == 1:
+        return 1.0, 1.0 - smallest[0]
+    return 1.0 - smallest[0], 1.0 - smallest[1]
+
+
+def _balanced_bisection(sim) -> np.ndarray:
+    """Split the labels of a sparse similarity matrix into two halves (sides 0 and 1)
+    of near-equal size, keeping co-occurring labels together.
+
+    The connected components of the co-occurrence graph are taken whole, largest first
+    (ties: the component with the lowest label position): side 1 gets them while it
+    stays within ``m // 2`` labels, side 0 the rest, so the halves differ by at most
+    twice the size of one component. A component larger than half is cut instead:
+    side 1 takes its first ``m // 2`` labels in breadth-first order from its most
+    connected label, side 0 the rest.
+    """
+    m = sim.shape[0]
+    half = m // 2
+    n_comp, comp = connected_components(sim, directed=False)
+    sizes = np.bincount(comp, minlength=n_comp)
+    first = np.full(n_comp, m, dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(m))
+    order = np.lexsort((first, -sizes))
+    side = np.zeros(m, dtype=np.int64)
+    if sizes[order[0]] > half:
+        members = np.flatnonzero(comp == order[0])
+        strength = np.asarray(sim.sum(axis=1)).ravel() - sim.diagonal()
+        hub = members[int(np.argmax(strength[members]))]
+        bfs = breadth_first_order(sim, hub, directed=False, return_predecessors=False)
+        side[bfs[:half]] = 1
+        return side
+    comp_side = np.zeros(n_comp, dtype=np.int64)
+    comp_side[order[np.cumsum(sizes[order]) <= half]] = 1
+    return comp_side[comp]
 def _two_sides(dist, a, b, passes: int = 5) -> np.ndarray:
     """Split labels around pivots ``a`` and ``b`` by average linkage to each side."""
     side = np.where(dist[:, a] <= dist[:, b], 0, 1)

@@ -290,3 +290,53 @@ def test_a_new_region_starts_from_its_parents_expert_scores():
             np.testing.assert_array_equal(model._node_score[parents[v]], scores[parents[v]])
             started += 1
     assert started >= 4
+
+
+# --- extreme label spaces ------------------------------------------------------------------
+
+
+def topic_stream(n, n_labels, topic_size=5, labels_kept=0.8, n_features=8, seed=0):
+    """Records drawn from ``n_labels // topic_size`` topics: features near the topic's
+    prototype, labels of the topic each kept with probability ``labels_kept``."""
+    rng = np.random.default_rng(seed)
+    topics = rng.permutation(n_labels).reshape(-1, topic_size)
+    proto = rng.standard_normal((len(topics), n_features))
+    records = []
+    for t in rng.integers(len(topics), size=n):
+        x = proto[t] + 0.5 * rng.standard_normal(n_features)
+        on = topics[t][rng.random(topic_size) < labels_kept]
+        records.append(({f"x{j}": float(v) for j, v in enumerate(x)},
+                        {f"tag{lab}": True for lab in on.tolist()}))
+    return records
+
+
+def test_equal_paths_at_the_cluster_cap_with_sparse_bisection():
+    records = topic_stream(500, 120, seed=4)
+    params = dict(max_clusters=4, restructure_every=50, history=300, max_classes=4)
+    one, many = IHOMER(**params), IHOMER(**params)
+    for model in (one, many):  # clusters above 6 labels are bisected on the sparse graph
+        model._hierarchy.dense_limit = 6
+    outs = []
+    for x, y in records:
+        outs.append(one.predict_scores_one(x))
+        one.learn_one(x, y)
+    parts = [many.predict_learn_many(to_batch(records[:222], sparse=True)),
+             many.predict_learn_many(to_batch(records[222:], sparse=True))]
+    assert_same(one, many, outs, parts)
+    assert one.n_clusters == many.n_clusters and one.n_clusters <= 4 + 1
+    assert one.clusters() == many.clusters()
+
+
+def test_a_ten_thousand_label_stream_keeps_tables_linear_in_the_labels():
+    records = topic_stream(500, 20_000, topic_size=40, labels_kept=0.6, seed=5)
+    model = IHOMER()
+    res = evaluate(records, model, report_every=0, top_k=())
+    L = res.summary["labels"]
+    assert L > 8000  # labels keep arriving: most records bring new ones
+    assert model.n_clusters <= model.max_clusters + 1
+    assert model.n_classes <= model.max_clusters * model.max_classes
+    assert model._class_lab.shape[1] <= 64  # label lists as long as a label set, not L
+    # dense L x L state (the previous-label weights alone, with their AdaGrad sums, at
+    # two learning rates) would take 4 * 8 * L**2 bytes, ~1.3 GB here
+    assert model.memory_usage() < 250 * 2**20, model.memory_usage()
+    assert res.summary["example_f1"] > res.summary["no_change_example_f1"]
