@@ -239,6 +239,9 @@ def run_produce(cfg: ProduceConfig, out=None) -> dict:
                 return None
             value = str(value)
             return value if 0 < len(value) <= MAX_ID_LENGTH else None
+    from connectors.kafka.crc32c import use_compiled_crc32c
+
+    use_compiled_crc32c()
     try:
         producer = KafkaProducer(**cfg.settings.producer_config(allow_auto_create_topics=False))
     except KafkaError as err:

@@ -236,6 +236,9 @@ class KafkaTopicSource:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
+        from connectors.kafka.crc32c import use_compiled_crc32c
+
+        use_compiled_crc32c()
         config = self.settings.consumer_config(
             allow_auto_create_topics=False, fetch_max_wait_ms=100, max_poll_records=2000,
             bootstrap_timeout_ms=15_000)
