@@ -203,3 +203,89 @@ def test_label_names_header_roundtrip_and_garbage():
     for junk in (b"[1, 2]", b"{}", b"\xff", b'["a", ""]', b"[" * 5000):
         assert read_label_names([("labelstream.label-names", junk)]) is None
     assert read_label_names([]) is None and read_label_names(None) is None
+
+
+# -- the compiled JSON parser (orjson, when installed) changes nothing -------------------------
+def _both_parsers(value, monkeypatch, **limits):
+    import connectors.kafka.codec as codec
+
+    fast = decode_message(value, **limits)
+    with monkeypatch.context() as m:
+        m.setattr(codec, "_orjson", None)
+        slow = decode_message(value, **limits)
+    return fast, slow
+
+
+def _edge_values():
+    """Values where orjson and the standard parser disagree, or the fast checks stop."""
+    big = "123456789012345678901234567890"
+    texts = [
+        '{"id": %s, "features": {"a": 1}, "labels": []}' % big,
+        '{"id": "a", "features": {"a": 1}, "labels": [%s]}' % big,
+        '{"id": "a", "labels": [%s, 7]}' % big,
+        '{"features": {"a": %s, "b": -%s}, "labels": []}' % (big, big),
+        '{"features": [%s, 1.5, 2], "labels": []}' % big,
+        '{"features": {"a": 1%s}, "labels": []}' % ("0" * 400),
+        '{"features": {"a": NaN}, "labels": []}', '{"features": [Infinity], "labels": []}',
+        '{"features": {"a": 1e999}, "labels": []}', '{"features": [1e308, 1e308], "labels": []}',
+        '{"features": {"a": 1, "a": true}, "labels": []}',
+        '{"features": {"": 1}, "labels": []}', '{"features": [1, null, 2], "labels": [3]}',
+        '{"features": {"a": -0.0, "b": 5e-324, "c": 0}, "labels": ["x", "x", ""]}',
+        '{"id": "\\ud800", "features": {}, "labels": []}', '["\\ud83d\\ude00"]',
+        '{"id": "\\ud83d\\ude00", "features": {"\\u00e9": 1}, "labels": ["\\ud83d\\ude00"]}',
+        "  ", "", "[" * 1010 + "]" * 1010, "[" * 60 + "]" * 60,
+        '{"features": %s, "labels": []}' % ("[" * 1010 + "]" * 1010),
+        '{"features": {"a": 1.0}, "labels": null, "id": 3}', '{"id": 1.0, "labels": []}',
+    ]
+    return [t.encode("utf-8") for t in texts] + [b"\xef\xbb\xbf{}", b"\xff{}"]
+
+
+def test_orjson_and_the_standard_parser_decode_every_message_alike(fuzz_corpus, monkeypatch):
+    pytest.importorskip("orjson")
+    values = [v for v, _, _ in fuzz_corpus] + [v for v, _ in _valid_corpus()] + _edge_values()
+    for value in values:
+        for limits in (FUZZ_LIMITS, {}):
+            fast, slow = _both_parsers(value, monkeypatch, **limits)
+            assert fast == slow, (value[:200], fast, slow)
+            if isinstance(fast, DecodedRecord) and fast.x is not None:
+                assert list(fast.x) == list(slow.x)
+                assert [type(v) for v in fast.x.values()] == [float] * len(fast.x)
+
+
+def test_orjson_reads_numbers_as_the_standard_parser_does():
+    orjson = pytest.importorskip("orjson")
+    rng = random.Random(17)
+    texts = []
+    for _ in range(20_000):
+        texts.append(repr(rng.uniform(-1, 1) * 10.0 ** rng.randint(-320, 308)))
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 25)))
+        texts.append(f"{digits[0]}.{digits[1:] or '0'}e{rng.randint(-330, 300)}")
+        texts.append(str(rng.randint(-10**18, 10**18)))
+    for text in texts:
+        expected = json.loads(text)
+        if math.isinf(expected):
+            continue  # orjson refuses these; the standard parser then decides
+        assert orjson.loads(text) == expected and type(orjson.loads(text)) is type(expected), text
+
+
+def test_prediction_values_are_the_same_json_with_either_encoder(monkeypatch):
+    import numpy as np
+
+    import connectors.kafka.codec as codec
+
+    cases = [("r1", ["sky"], {"sky": 0.75, "sea": math.inf, "x": math.nan, "y": 1e-7}),
+             (None, [], {}), ("é", ["日本"], {"日本": 1.0}),
+             ("r2", ["a"], {"a": np.float64(0.5), "b": np.float32(0.25)}),
+             ("r3", [3], {3: 0.5})]
+    for rid, labels, scores in cases:
+        fast = encode_prediction(rid, SourcePosition("in", 3, 99), labels, scores,
+                                 learner="br", records_learned=98)
+        with monkeypatch.context() as m:
+            m.setattr(codec, "_orjson", None)
+            slow = encode_prediction(rid, SourcePosition("in", 3, 99), labels, scores,
+                                     learner="br", records_learned=98)
+        assert json.loads(fast) == json.loads(slow), (fast, slow)
+        doc = json.loads(fast)
+        for label, p in scores.items():
+            p = float(p)
+            assert doc["scores"][str(label)] == (p if math.isfinite(p) else None)

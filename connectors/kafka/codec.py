@@ -52,6 +52,11 @@ from typing import Any, NamedTuple
 from stream.readers.jsonl import InvalidRecord, decode_record
 from stream.writers import record_to_json
 
+try:  # a compiled JSON parser, about 4x faster than the standard one; optional
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the standard parser alone gives the same results
+    _orjson = None
+
 __all__ = [
     "DEAD_LETTER_HEADERS",
     "LABEL_NAMES_HEADER",
@@ -106,6 +111,12 @@ LABEL_NAMES_HEADER = "labelstream.label-names"
 
 _KNOWN_KEYS = frozenset(("id", "features", "labels"))
 _SURROGATE = re.compile(rb"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
+_FLOAT = frozenset((float,))
+_NUMBER = frozenset((float, int))
+_STR = frozenset((str,))
+#: Values with this many brackets or more are parsed by the standard parser only.
+_MAX_BRACKETS = 100
+_names: list[str] = []  # "0", "1", ...: the names of list features (_list_names)
 _TEXT_LIMIT = 500
 
 
@@ -230,22 +241,11 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
         return DeadLetter("too_large",
                           f"the value is {len(value):,} bytes; at most {max_bytes:,} are read")
     raw = bytes(value)
-    if not raw.strip():
-        return DeadLetter("empty", "the message value is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return DeadLetter("invalid_encoding",
-                          f"the value is not UTF-8 text (byte {err.start}: {err.reason})")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        return DeadLetter("invalid_json",
-                          f"not valid JSON: {err.msg} (line {err.lineno} column {err.colno})")
-    except RecursionError:
-        return DeadLetter("too_deep", "the JSON nests too deeply to parse")
-    except ValueError as err:  # e.g. an integer literal of more than 4300 digits
-        return DeadLetter("invalid_json", f"not valid JSON: {err}"[:_TEXT_LIMIT])
+    obj = _fast_loads(raw)
+    if obj is None:
+        obj = _loads(raw)
+        if isinstance(obj, DeadLetter):
+            return obj
     if not isinstance(obj, dict):
         return DeadLetter("not_an_object",
                           f"a record must be a JSON object, got {type(obj).__name__}")
@@ -277,10 +277,13 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
                                                "unlabelled record, [] for no label)")
         return DeadLetter("missing_field", "the message has neither 'features' nor 'labels'")
     labels = obj["labels"]
+    y = None
     if labels is not None:
-        dead = _check_labels(labels, max_labels, max_label_length)
-        if dead is not None:
-            return dead
+        y = _fast_labels(labels, max_labels, max_label_length)
+        if y is None:
+            dead = _check_labels(labels, max_labels, max_label_length)
+            if dead is not None:
+                return dead
 
     if "features" not in obj:
         if labels is None:
@@ -293,6 +296,10 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
         return DecodedRecord(record_id, None, y)
 
     features = obj["features"]
+    if isinstance(features, (dict, list)) and len(features) <= max_features:
+        x = _fast_features(features, max_feature_name_length)
+        if x is not None and (y is not None or labels is None):
+            return DecodedRecord(record_id, x, y)
     if isinstance(features, dict):
         if len(features) > max_features:
             return DeadLetter("too_many_features", f"{len(features):,} features; at most "
@@ -316,6 +323,107 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
     except InvalidRecord as err:
         return DeadLetter("bad_feature_value", str(err)[:_TEXT_LIMIT])
     return DecodedRecord(record_id, x, None if labels is None else y)
+
+
+def _fast_loads(raw: bytes):
+    """``raw`` parsed by orjson, or ``None`` when the standard parser must decide.
+
+    orjson refuses some values the standard parser reads (``NaN``, ``Infinity``, unpaired
+    surrogates, numbers out of range): those go to :func:`_loads`, so a message decodes
+    (or is refused) exactly as with the standard parser alone. Parsed numbers are equal to
+    the standard parser's as floats (both round correctly; tested on random values), but
+    orjson reads an integer beyond 64 bits as a float where the standard parser keeps an
+    int: harmless for features (made floats either way), not for an ``id`` or a label
+    (an integer one becomes a string), so a float there also takes the standard parser.
+    orjson also nests deeper (1,024 levels) than the standard parser, whose limit is
+    Python's recursion limit: a value with :data:`_MAX_BRACKETS` brackets or more (a
+    record has two or three) is left to the standard parser.
+    """
+    if _orjson is None or raw.count(b"[") + raw.count(b"{") >= _MAX_BRACKETS:
+        return None
+    try:
+        obj = _orjson.loads(raw)
+    except _orjson.JSONDecodeError:
+        return None
+    if type(obj) is dict:
+        labels = obj.get("labels")
+        if type(obj.get("id")) is float or (type(labels) is list
+                                           and float in set(map(type, labels))):
+            return None
+    return obj
+
+
+def _list_names(n: int) -> list[str]:
+    """``["0", "1", ...]``, at least ``n`` of them (grown by replacement, never mutated:
+    safe to share between threads)."""
+    global _names
+    names = _names
+    if len(names) < n:
+        names = _names = [str(i) for i in range(max(n, 2 * len(names)))]
+    return names
+
+
+def _loads(raw: bytes):
+    """``raw`` parsed by the standard parser, or the :class:`DeadLetter` saying why not."""
+    if not raw.strip():
+        return DeadLetter("empty", "the message value is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return DeadLetter("invalid_encoding",
+                          f"the value is not UTF-8 text (byte {err.start}: {err.reason})")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        return DeadLetter("invalid_json",
+                          f"not valid JSON: {err.msg} (line {err.lineno} column {err.colno})")
+    except RecursionError:
+        return DeadLetter("too_deep", "the JSON nests too deeply to parse")
+    except ValueError as err:  # e.g. an integer literal of more than 4300 digits
+        return DeadLetter("invalid_json", f"not valid JSON: {err}"[:_TEXT_LIMIT])
+
+
+def _fast_labels(labels, max_labels, max_label_length) -> dict | None:
+    """``{label: True}`` when ``labels`` is a valid list of strings (the common case), else
+    ``None`` (then :func:`_check_labels` and :func:`decode_record` decide, and say why)."""
+    if (type(labels) is not list or len(labels) > max_labels
+            or (labels and (set(map(type, labels)) != _STR
+                            or min(map(len, labels)) == 0
+                            or max(map(len, labels)) > max_label_length))):
+        return None
+    return dict.fromkeys(labels, True)
+
+
+def _fast_features(features, max_name_length) -> dict | None:
+    """The features ``{name: float}`` when every value is a finite number (no ``null``,
+    no boolean) and every name has an allowed length, as :func:`decode_record` would
+    return them; else ``None`` (then the record-by-record checks decide, and say why).
+
+    The values are checked all at once: their types as a set, and their sum, which is
+    finite only when every value is (an overflowing sum of finite values is sent to the
+    slow path, which accepts it).
+    """
+    values = features.values() if type(features) is dict else features
+    if not values:
+        return {}
+    types = set(map(type, values))
+    if not types <= _NUMBER:
+        return None
+    try:
+        total = sum(values)
+        if total - total != 0.0:
+            return None
+        if type(features) is dict:
+            lengths = set(map(len, features))
+            if min(lengths) == 0 or max(lengths) > max_name_length:
+                return None
+            return features if types == _FLOAT else {k: float(v) for k, v in
+                                                     features.items()}
+        if types != _FLOAT:
+            features = [float(v) for v in features]
+        return dict(zip(_list_names(len(features)), features))
+    except OverflowError:  # an integer too large for a float: said by the slow path
+        return None
 
 
 def _check_labels(labels, max_labels, max_label_length):
@@ -390,15 +498,26 @@ def encode_prediction(id, source, labels, scores: dict | None = None, *, learner
         positives = [label for label, on in labels.items() if on]
     else:
         positives = list(labels)
-    clean = {}
-    for label, p in (scores or {}).items():
-        p = float(p)
-        clean[str(label)] = p if math.isfinite(p) else None
+    scores = scores or {}
+    fast = (_orjson is not None and set(map(type, scores.values())) <= _FLOAT
+            and set(map(type, scores)) <= _STR)
+    if fast:  # orjson writes a float that is not finite as null
+        clean = scores
+    else:
+        clean = {}
+        for label, p in scores.items():
+            p = float(p)
+            clean[str(label)] = p if math.isfinite(p) else None
     doc = {"id": id,
            "source": {"topic": source.topic, "partition": int(source.partition),
                       "offset": int(source.offset)},
            "labels": positives, "scores": clean,
            "model": {"learner": learner, "records_learned": int(records_learned)}}
+    if fast:
+        try:
+            return _orjson.dumps(doc)
+        except TypeError:  # an id or a label of a type orjson does not write
+            pass
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
