@@ -4,32 +4,46 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
 `labelstream produce` does), then measures, on the same machine and stream:
 
 * **replay**: `labelstream replay FILE --learner L` (in-process, the same code), its
-  records/s (kernels compiled before the clock starts);
+  records/s (kernels compiled before the clock starts; reading the file is included);
 * **raw consume**: a bare kafka-python consumer reading the topic (no decoding), from its
-  first record to its last;
+  first record to its last, twice: with kafka-python's checksum code as installed (pure
+  Python without the optional ``crc32c`` package) and with labelstream's compiled CRC-32C
+  (:mod:`connectors.kafka.crc32c`, what the worker uses);
 * **worker**: `labelstream worker --stop-at-end` (in-process) with a predictions topic, a
-  dead-letter topic and checkpoints (default cadence), its records/s from its first
-  prediction to its last: consume, decode, predict, score, learn, drift watch, publish
-  every prediction and checkpoint, end to end through the broker.
+  dead-letter topic and checkpoints, its records/s from its first prediction to its last:
+  consume, decode, predict, score, learn, drift watch, publish every prediction and
+  checkpoint, end to end through the broker. Over the same window the CPU time of the
+  worker's process, of its output process and of the broker is sampled (from /proc), and
+  given per 1,000 records: on a machine shared with other work, CPU time says what the
+  records cost when the wall clock says mostly how busy the machine was.
 
     python bench/worker.py                               # yeast, learners br and ihomer
     python bench/worker.py --streams yeast scene --learners br --repeat 5
+    python bench/worker.py --copies 4                    # each stream 4 times over
     python bench/worker.py --json                        # one JSON object per row
 
-Each figure is the median of --repeat runs (best in brackets). The broker, the worker's
-output process and the worker share the machine's cores: say how many when quoting.
+``--copies K`` makes the stream K times the file back to back (a temporary ARFF file with
+the data section repeated; the label layout file copied beside it), used by both the
+replay and the worker: a longer run for a steadier rate, still the same stream for both.
+
+Each figure is the median of --repeat runs (best in brackets); replay and worker runs
+alternate so that both see the same load. The load average before and after is printed:
+quote it with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,10 +60,34 @@ STREAMS = {
     "bibtex": "bibtex/bibtex.arff",
 }
 KEY = b"bench-worker-checkpoint-key-0123456789"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def stream_path(name: str) -> str:
     return str(DATA / STREAMS[name]) if name in STREAMS else name
+
+
+def replicate(path: str, copies: int, directory: str) -> str:
+    """An ARFF file holding the records of ``path`` ``copies`` times over (header once),
+    with the stream's Mulan ``.xml`` label file beside it when it has one."""
+    if copies == 1:
+        return path
+    src = Path(path)
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rt", encoding="utf-8", errors="surrogateescape") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip().lower().startswith("@data"))
+    stem = src.name[:-3] if src.suffix == ".gz" else src.name
+    out = Path(directory) / stem
+    with open(out, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.writelines(lines[:at + 1])
+        data = [line if line.endswith("\n") else line + "\n" for line in lines[at + 1:]]
+        for _ in range(copies):
+            fh.writelines(data)
+    xml = src.with_name(Path(stem).stem + ".xml")
+    if xml.exists():
+        shutil.copy(xml, Path(directory) / xml.name)
+    return str(out)
 
 
 def publish(broker, path: str, topic: str) -> int:
@@ -70,16 +108,27 @@ def publish(broker, path: str, topic: str) -> int:
     return stats["records"]
 
 
-def replay_rate(path: str, learner: str) -> float:
+def replay_run(path: str, learner: str) -> tuple[float, float]:
+    """Records/s of `labelstream replay` and its CPU ms per 1,000 records (the timed
+    part: the last ``seconds`` before it returns)."""
     from connectors.cli import ReplayConfig, run_replay
     from connectors.sources import SourceSpec
 
-    summary = run_replay(ReplayConfig(source=SourceSpec(path=path), learner=learner,
-                                      json=True, quiet=True), out=io.StringIO())
-    return summary["instances_per_second"]
+    sampler = CPUSampler({"replay": os.getpid()})
+    sampler.start()
+    try:
+        summary = run_replay(ReplayConfig(source=SourceSpec(path=path), learner=learner,
+                                          json=True, quiet=True), out=io.StringIO())
+        end = time.perf_counter()
+    finally:
+        sampler.stop()
+    cpu = sampler.between(end - summary["seconds"], end).get("replay", float("nan"))
+    return summary["instances_per_second"], 1e6 * cpu / summary["instances"]
 
 
 def consume_rate(broker, topic: str, n: int) -> float:
+    """Records/s of a bare consumer from its first record to its last (the records of the
+    first poll are not counted: they were fetched before the clock started)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None,
@@ -89,27 +138,72 @@ def consume_rate(broker, topic: str, n: int) -> float:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        seen = 0
+        total = counted = 0
         first = last = None
-        deadline = time.monotonic() + 120
-        while seen < n and time.monotonic() < deadline:
+        deadline = time.monotonic() + 300
+        while total < n and time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=200)
             for records in batch.values():
-                now = time.perf_counter()
-                if first is None:
-                    first, seen = now, len(records) - 1  # count from the first record
-                else:
-                    seen += len(records)
-                last = now
                 for record in records:  # touch every value, as a consumer would
                     _ = record.value
+                now = time.perf_counter()
+                total += len(records)
+                if first is None:
+                    first = now
+                else:
+                    counted += len(records)
+                last = now
     finally:
         consumer.close()
-    return seen / (last - first) if last and last > first else float("nan")
+    return counted / (last - first) if first is not None and last > first else float("nan")
 
 
-def worker_rate(broker, topic: str, learner: str, out_topic: str, checkpoint_every: int,
-                checkpoint_interval: float, max_poll_records: int) -> dict:
+# -- CPU time of the processes involved ------------------------------------------------------
+def _cpu_seconds(pid) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+class CPUSampler(threading.Thread):
+    """Samples the CPU seconds of named processes every ``interval`` seconds."""
+
+    def __init__(self, pids: dict, interval: float = 0.02):
+        super().__init__(daemon=True, name="bench-cpu-sampler")
+        self.pids = dict(pids)  # name -> pid or a callable giving the pid (or None)
+        self.interval = interval
+        self.samples: list = []
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            row = {}
+            for name, pid in self.pids.items():
+                pid = pid() if callable(pid) else pid
+                if pid is not None:
+                    row[name] = _cpu_seconds(pid)
+            self.samples.append((time.perf_counter(), row))
+            self._done.wait(self.interval)
+
+    def stop(self):
+        self._done.set()
+        self.join()
+
+    def between(self, t0: float, t1: float) -> dict:
+        """CPU seconds each process used from ``t0`` to ``t1`` (nearest samples)."""
+        def at(t):
+            return min(self.samples, key=lambda s: abs(s[0] - t))[1]
+
+        a, b = at(t0), at(t1)
+        return {name: b[name] - a[name] for name in b
+                if a.get(name) is not None and b.get(name) is not None}
+
+
+def worker_run(broker, topic: str, learner: str, out_topic: str, checkpoint_every: int,
+               checkpoint_interval: float, max_poll_records: int, **options) -> dict:
     from connectors.kafka.client import KafkaSettings
     from connectors.worker import Worker, WorkerConfig
 
@@ -119,8 +213,23 @@ def worker_rate(broker, topic: str, learner: str, out_topic: str, checkpoint_eve
                            dead_letter_topic=out_topic + "-dlq", checkpoint_dir=ckpt,
                            checkpoint_every=checkpoint_every,
                            checkpoint_interval=checkpoint_interval,
-                           max_poll_records=max_poll_records, stop_at_end=True)
-        summary = Worker(cfg, key=KEY).run()
+                           max_poll_records=max_poll_records, stop_at_end=True, **options)
+        worker = Worker(cfg, key=KEY)
+
+        def helper():
+            pids = worker.helper_pids()
+            return pids[0] if pids else None
+
+        sampler = CPUSampler({"worker": os.getpid(), "output": helper,
+                              "broker": broker.pid})
+        sampler.start()
+        try:
+            summary = worker.run()
+        finally:
+            sampler.stop()
+    first, last, n = worker.prediction_window()
+    cpu = sampler.between(first, last)
+    summary["cpu_ms_per_1k"] = {k: 1e6 * v / n for k, v in cpu.items()} if n else {}
     return summary
 
 
@@ -131,21 +240,27 @@ def fmt(values) -> str:
     return f"{statistics.median(values):>8,.0f} [{max(values):,.0f}]"
 
 
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", nargs="+", default=["yeast"])
     parser.add_argument("--learners", nargs="+", default=["br", "ihomer"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="the stream is the file this many times over (default 1)")
     parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="worker checkpoint cadence (default: the worker's default)")
     parser.add_argument("--checkpoint-interval", type=float, default=None)
     parser.add_argument("--max-poll-records", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("connectors.worker").setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.ERROR)
 
     from connectors.kafka.broker import TansuBroker
+    from connectors.kafka.crc32c import use_compiled_crc32c
     from connectors.worker import WorkerConfig
     from learners.registry import make_learner
 
@@ -154,53 +269,82 @@ def main(argv=None) -> int:
     interval = args.checkpoint_interval or defaults["checkpoint_interval"].default
     max_poll = args.max_poll_records or defaults["max_poll_records"].default
     rows = []
-    with TansuBroker() as broker:
+    load_start = load()
+    with TansuBroker() as broker, tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        topics = {}
         for stream in args.streams:
-            path = stream_path(stream)
+            sub = Path(tmp) / stream
+            sub.mkdir()
+            path = replicate(stream_path(stream), args.copies, str(sub))
             topic = f"bench-{Path(path).stem.replace('.', '-')}"
-            n = publish(broker, path, topic)
+            topics[stream] = (path, topic, publish(broker, path, topic))
+        # kafka-python's own checksum code first: the compiled one replaces it for good
+        consume_py = {s: [consume_rate(broker, t, n) for _ in range(args.repeat)]
+                      for s, (_, t, n) in topics.items()}
+        use_compiled_crc32c()
+        for stream, (path, topic, n) in topics.items():
             consume = [consume_rate(broker, topic, n) for _ in range(args.repeat)]
             for learner in args.learners:
                 model = make_learner(learner)
                 if hasattr(model, "warm_up"):
                     model.warm_up()  # numba's cache filled before any timing
-                replay, worker, checkpoints = [], [], []
+                replay, replay_cpu, worker, cpu = [], [], [], []
                 for r in range(args.repeat):
-                    replay.append(replay_rate(path, learner))
-                    s = worker_rate(broker, topic, learner, f"{topic}-{learner}-{r}", every,
-                                    interval, max_poll)
+                    rate, replay_ms = replay_run(path, learner)
+                    replay.append(rate)
+                    replay_cpu.append(replay_ms)
+                    s = worker_run(broker, topic, learner, f"{topic}-{learner}-{r}", every,
+                                   interval, max_poll)
                     assert s["records"] == n and s["predictions"] == n, s
                     worker.append(s["records_per_second"])
-                    checkpoints.append(s["checkpoints"])
-                row = {"stream": stream, "records": n, "learner": learner,
+                    cpu.append(s["cpu_ms_per_1k"])
+                med = {k: statistics.median(c[k] for c in cpu if k in c) for k in cpu[0]}
+                row = {"stream": stream, "copies": args.copies, "records": n,
+                       "learner": learner,
                        "replay_rps": statistics.median(replay),
                        "worker_rps": statistics.median(worker),
                        "raw_consume_rps": statistics.median(consume),
+                       "raw_consume_pure_python_crc_rps": statistics.median(consume_py[stream]),
                        "worker_vs_replay": statistics.median(worker) / statistics.median(
                            replay),
+                       "worker_cpu_ms_per_1k": med,
+                       "replay_cpu_ms_per_1k": statistics.median(replay_cpu),
                        "replay_runs": replay, "worker_runs": worker,
-                       "raw_consume_runs": consume, "worker_checkpoints": checkpoints[0],
-                       "checkpoint_every": every, "max_poll_records": max_poll,
-                       "cpus": os.cpu_count()}
+                       "raw_consume_runs": consume, "raw_consume_pure_python_crc_runs":
+                           consume_py[stream],
+                       "checkpoint_every": every, "checkpoint_interval": interval,
+                       "max_poll_records": max_poll, "cpus": os.cpu_count(),
+                       "load_average": load()}
                 rows.append(row)
                 if args.json:
                     print(json.dumps(row), flush=True)
                 else:
+                    cpu_text = ", ".join(f"{k} {v:,.0f}" for k, v in med.items())
                     print(f"{stream:<8} {learner:<7} replay {fmt(replay)}  worker "
                           f"{fmt(worker)}  ({row['worker_vs_replay']:.0%})  raw consume "
-                          f"{fmt(consume)} records/s", flush=True)
+                          f"{fmt(consume)} (pure-Python CRC {fmt(consume_py[stream])}) "
+                          f"records/s; CPU ms per 1k records: replay "
+                          f"{row['replay_cpu_ms_per_1k']:,.0f}, worker: {cpu_text}",
+                          flush=True)
     if not args.json:
         print()
         print("| stream | records | learner | replay rec/s | worker rec/s | worker/replay "
-              "| raw kafka-python consume rec/s |")
-        print("|---|---|---|---|---|---|---|")
+              "| raw consume rec/s | (pure-Python CRC) | CPU ms/1k replay | CPU ms/1k "
+              "worker: own + output + broker |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['stream']} | {r['records']:,} | {r['learner']} | "
-                  f"{r['replay_rps']:,.0f} | {r['worker_rps']:,.0f} | "
-                  f"{r['worker_vs_replay']:.0%} | {r['raw_consume_rps']:,.0f} |")
-        print(f"\n{os.cpu_count()} CPUs; medians of {args.repeat} runs [best]; worker checkpoint "
-              f"every {every} records or {interval:g} s, polls of up to {max_poll}; "
-              "one-partition topics on tansu.")
+            c = r["worker_cpu_ms_per_1k"]
+            print(f"| {r['stream']}{' x' + str(r['copies']) if r['copies'] > 1 else ''} | "
+                  f"{r['records']:,} | {r['learner']} | "
+                  f"{fmt(r['replay_runs']).strip()} | {fmt(r['worker_runs']).strip()} | "
+                  f"{r['worker_vs_replay']:.0%} | {fmt(r['raw_consume_runs']).strip()} | "
+                  f"{fmt(r['raw_consume_pure_python_crc_runs']).strip()} | "
+                  f"{r['replay_cpu_ms_per_1k']:,.0f} | {c.get('worker', 0):,.0f} + "
+                  f"{c.get('output', 0):,.0f} + {c.get('broker', 0):,.0f} |")
+        print(f"\n{os.cpu_count()} CPUs, load average {load_start} at the start, {load()} at "
+              f"the end; medians of {args.repeat} runs [best]; worker checkpoint every "
+              f"{every} records or {interval:g} s, polls of up to {max_poll}; one-partition "
+              "topics on tansu.")
     return 0
 
 

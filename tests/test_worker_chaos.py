@@ -48,16 +48,20 @@ def _start(kafka_broker, topic, ckpt, log_path):
     return proc
 
 
-def _wait_until_consuming(proc, log_path, timeout=60.0):
+def _wait_for_log(proc, log_path, text, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "worker.assigned" in log_path.read_text():
+        if text in log_path.read_text():
             return
         if proc.poll() is not None:
             raise AssertionError(f"worker exited early ({proc.returncode}):\n"
                                  f"{log_path.read_text()[-3000:]}")
-        time.sleep(0.02)
-    raise AssertionError("worker did not start consuming in time")
+        time.sleep(0.01)
+    raise AssertionError(f"no {text!r} in the worker's log in time")
+
+
+def _wait_until_consuming(proc, log_path, timeout=60.0):
+    _wait_for_log(proc, log_path, "worker.assigned", timeout)
 
 
 def _learned(store, topic):
@@ -88,7 +92,10 @@ def test_kill_9_at_random_moments_learns_every_record_exactly_once(kafka_broker,
         proc = _start(kafka_broker, topic, ckpt, log_path)
         try:
             _wait_until_consuming(proc, log_path)
-            time.sleep(rng.uniform(0.1, 0.8))
+            # a random moment after this run's first checkpoint: progress on a busy
+            # machine, and kills before the stream ends on a fast one
+            _wait_for_log(proc, log_path, "worker.checkpoint reason=every")
+            time.sleep(rng.uniform(0.0, 0.15))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         finally:

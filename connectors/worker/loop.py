@@ -269,11 +269,13 @@ class Worker:
         A first compile holds the GIL for seconds; kafka-python heartbeats on a background
         thread, so compiling after joining could cost the group membership.
         """
+        from connectors.kafka.crc32c import use_compiled_crc32c
         from learners.registry import make_learner
         from stream.metrics import warm_up
 
         cfg = self.config
         t0 = time.perf_counter()
+        use_compiled_crc32c()  # compiled here, before any client exists
         warm_up()
         learner = make_learner(cfg.learner, seed=cfg.seed)
         if hasattr(learner, "warm_up"):
@@ -557,15 +559,13 @@ class Worker:
         """Test-then-train a run of labelled records at once; publish their predictions."""
         ev = state.evaluator
         learned = ev.n_learned
-        predicted = ev.process_many_predicted(
+        names, P, S = ev.process_many_predicted(
             [(decoded.x, state.full_labels(decoded.y)) for _, decoded in run])
         topic = self.config.predictions_topic
-        outputs = self._outputs
-        for i, ((msg, decoded), (positives, scores)) in enumerate(zip(run, predicted)):
-            if topic is not None:
-                outputs.prediction(topic, msg.key, decoded.id,
-                                   (msg.topic, msg.partition, msg.offset), positives, scores,
-                                   learned + i)
+        if topic is not None:  # encoded in the output process, row by row
+            self._outputs.predictions(topic, names, P, S, [
+                (msg.key, decoded.id, (msg.topic, msg.partition, msg.offset), learned + i)
+                for i, (msg, decoded) in enumerate(run)])
         n = len(run)
         last = run[-1][0]
         state.offsets[last.partition] = last.offset + 1
@@ -935,6 +935,19 @@ class Worker:
             return None
         elapsed = self._last_prediction_at - self._first_prediction_at
         return self._records_after_first / elapsed if elapsed > 0 else None
+
+    def prediction_window(self) -> tuple[float, float, int] | None:
+        """``(first, last, n)``: ``time.perf_counter()`` of this run's first and last
+        prediction and the records predicted after the first (what
+        :meth:`records_per_second` divides), or ``None`` before the first."""
+        if self._first_prediction_at is None:
+            return None
+        return self._first_prediction_at, self._last_prediction_at, self._records_after_first
+
+    def helper_pids(self) -> list[int]:
+        """Process ids of the worker's helper processes (the output process)."""
+        proc = getattr(self._outputs, "_proc", None)
+        return [proc.pid] if proc is not None else []
 
     def checkpoint_age(self) -> float | None:
         """Seconds since the last checkpoint this run wrote (``None`` before the first)."""

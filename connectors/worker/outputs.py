@@ -6,8 +6,10 @@ release the GIL several times per record (each release hands the interpreter to 
 kafka thread is ready, and getting it back waits for that thread). Producing from the
 worker's own process more than halves its records/s. :class:`OutputProcess` therefore
 runs the ``KafkaProducer`` in a child process (a fresh interpreter: no fork after threads):
-the worker appends small tuples to a batch and hands the batch over a pipe once per poll
-(a few microseconds a record); the child encodes the predictions and sends.
+the worker appends small tuples to a batch (a run of records learned together: its
+prediction arrays and one ``(key, id, source, records learned)`` tuple per record) and
+hands the batch over a pipe once per poll (a few microseconds a record); the child makes
+each prediction's labels and scores, encodes it and sends.
 
 Delivery guarantee: :meth:`OutputProcess.flush` returns only after the child's producer
 has every message so far acknowledged (or raises :class:`OutputError`), so a checkpoint
@@ -68,7 +70,6 @@ class OutputProcess:
         self._batch: list = []
         self._conn = None
         self._proc = None
-        self.n_sent = 0
 
     def start(self) -> OutputProcess:
         """Start the child (returns at once; :meth:`wait_ready` waits for its producer).
@@ -103,18 +104,27 @@ class OutputProcess:
                    records_learned: int) -> None:
         """Queue a prediction (encoded in the child by
         :func:`~connectors.kafka.codec.encode_prediction`)."""
-        self._batch.append((topic, key, record_id, source, positives, scores,
+        self._batch.append(("one", topic, key, record_id, source, positives, scores,
                             records_learned))
+
+    def predictions(self, topic: str, names: list, P, S, rows: list) -> None:
+        """Queue the predictions of a run of records as arrays (see
+        :meth:`~connectors.worker.state.WorkerEvaluator.process_many_predicted`): the
+        child makes each row's labels and scores, so the worker's loop does not.
+
+        ``rows`` holds ``(key, record_id, source, records_learned)`` per row of ``P``
+        and ``S``.
+        """
+        self._batch.append(("many", topic, names, P, S, rows))
 
     def message(self, topic: str, key, value, headers=None) -> None:
         """Queue a ready message (a dead letter)."""
-        self._batch.append((topic, key, value, headers))
+        self._batch.append(("message", topic, key, value, headers))
 
     def send_batch(self) -> None:
         """Hand what is queued to the child."""
         if self._batch:
             batch, self._batch = self._batch, []
-            self.n_sent += len(batch)
             try:
                 self._conn.send(batch)
             except (OSError, ValueError) as err:
@@ -191,7 +201,10 @@ def _child_main(fd: int) -> None:
     from kafka import KafkaProducer
 
     from connectors.kafka.codec import SourcePosition, encode_prediction
+    from connectors.kafka.crc32c import use_compiled_crc32c
+    from connectors.worker.state import prediction_rows
 
+    use_compiled_crc32c()
     try:
         producer = KafkaProducer(**settings.producer_config(**producer_options))
     except Exception as err:  # noqa: BLE001 - reported to the parent
@@ -209,16 +222,25 @@ def _child_main(fd: int) -> None:
                 send = producer.send
                 for item in msg:
                     try:
-                        if len(item) == 4:
-                            topic, key, value, headers = item
-                        else:
-                            topic, key, record_id, source, positives, scores, learned = item
+                        if item[0] == "message":
+                            _, topic, key, value, headers = item
+                            send(topic, key=key, value=value,
+                                 headers=headers).add_errback(failures.append)
+                        elif item[0] == "one":
+                            _, topic, key, record_id, source, positives, scores, learned = item
                             value = encode_prediction(record_id, SourcePosition(*source),
                                                       positives, scores, learner=learner,
                                                       records_learned=learned)
-                            headers = None
-                        send(topic, key=key, value=value,
-                             headers=headers).add_errback(failures.append)
+                            send(topic, key=key, value=value).add_errback(failures.append)
+                        else:
+                            _, topic, names, P, S, rows = item
+                            for (key, record_id, source, learned), (positives, scores) in zip(
+                                    rows, prediction_rows(names, P, S)):
+                                value = encode_prediction(
+                                    record_id, SourcePosition(*source), positives, scores,
+                                    learner=learner, records_learned=learned)
+                                send(topic, key=key, value=value).add_errback(
+                                    failures.append)
                     except Exception as err:  # noqa: BLE001 - reported at the next flush
                         failures.append(err)
             elif msg[0] == "flush":
@@ -227,11 +249,13 @@ def _child_main(fd: int) -> None:
                     producer.flush(timeout=msg[1])
                 except Exception as err:  # noqa: BLE001
                     failures.append(err)
-                if failures:
-                    conn.send(("failed", f"the broker refused {len(failures)} output "
-                                         f"message(s) ({failures[0]!r})"))
-                else:
-                    conn.send(("flushed", time.monotonic() - t0))
+                reply = (("failed", f"the broker refused {len(failures)} output "
+                                    f"message(s) ({failures[0]!r})") if failures
+                         else ("flushed", time.monotonic() - t0))
+                try:
+                    conn.send(reply)
+                except OSError:
+                    break  # the parent is gone: stop
             elif msg[0] == "close":
                 break
     finally:

@@ -33,7 +33,7 @@ import numpy as np
 from stream.prequential import PrequentialEvaluator
 
 __all__ = ["CHECKPOINT_FORMAT", "ModelState", "PendingRecord", "WorkerEvaluator",
-           "make_watcher"]
+           "make_watcher", "prediction_rows"]
 
 #: Version of the checkpoint content (the dict :meth:`ModelState.to_checkpoint` returns).
 CHECKPOINT_FORMAT = 1
@@ -72,9 +72,12 @@ class WorkerEvaluator(PrequentialEvaluator):
         self.n_predicted -= 1  # it was counted when the record arrived
         return out
 
-    def process_many_predicted(self, records: list) -> list:
+    def process_many_predicted(self, records: list) -> tuple[list, np.ndarray, np.ndarray]:
         """:meth:`process_many` (the learner's compiled test-then-train of a batch), also
-        returning each record's prediction as ``(positive labels, scores)``.
+        returning the predictions as ``(names, P, S)``: row ``i`` of the boolean ``P``
+        and of the scores ``S`` is record ``i``'s prediction, column ``j`` is label
+        ``names[j]`` (a NaN score: not scored). :func:`prediction_rows` turns them into
+        ``(positive labels, scores)`` per record.
 
         The positives, the metrics and the learned model are those of
         :meth:`process_one` record by record. The scores name the labels the model had
@@ -96,16 +99,27 @@ class WorkerEvaluator(PrequentialEvaluator):
         finally:
             del learner.predict_learn_many
         (P, S), = captured
-        names = learner.labels_
-        out = []
-        for p_row, s_row in zip(P, S.tolist()):
-            positives = [names[j] for j in np.flatnonzero(p_row)]
-            out.append((positives, {n: v for n, v in zip(names, s_row) if v == v}))
-        return out
+        return list(learner.labels_[:S.shape[1]]), P, S
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._label_pos = self.labels._pos
+
+
+def prediction_rows(names: list, P, S):
+    """``(positive labels, {label: score})`` for each row of a
+    :meth:`WorkerEvaluator.process_many_predicted` result (NaN scores left out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> list(prediction_rows(["a", "b"], np.array([[True, False]]),
+    ...                      np.array([[0.9, np.nan]])))
+    [(['a'], {'a': 0.9})]
+    """
+    for p_row, s_row in zip(P.tolist(), S.tolist()):
+        yield ([n for n, on in zip(names, p_row) if on],
+               {n: v for n, v in zip(names, s_row) if v == v})
 
 
 @dataclass
