@@ -22,8 +22,11 @@ history of 16 such batches (16,384 records); the timed call is then:
 * ``metric_counts``: per-record and per-label counts of a batch against predictions
   (another batch of the same distribution), CSR in, always "sparse".
 
-records/s is 1,024 over the time of one call, for every kernel: the rate a stream could
-run at if it called that kernel once per batch of 1,024 records. Timings are the best of
+records/s is 1,024 (``--batch``) over the time of one call, for every kernel: the rate a
+stream could run at if it called that kernel once per batch of 1,024 records. A batch of
+1,024 records touches well under a megabyte in the update and the metric counts, so on a
+GPU those two are bound by kernel-launch and synchronisation latency, not bandwidth;
+``--batch 1048576`` shows how they scale with more work per call. Timings are the best of
 ``--repeats`` calls after one warm-up call on the same data (numba compiles or loads its
 cache, CuPy compiles its kernels; the numpy reference has none), stopping early when a
 case exceeds ``--budget`` seconds; on a shared machine take them as lower bounds on the
@@ -76,8 +79,8 @@ from stream.kernels import (  # noqa: E402
 from stream.sparse_cooccurrence import SparseCooccurrence  # noqa: E402
 
 KERNELS = ("cooccurrence_update", "jaccard", "topk_similar", "metric_counts")
-BATCH = 1024
-HISTORY_BATCHES = 16
+BATCH = 1024  # default records per timed batch (--batch)
+HISTORY_BATCHES = 16  # batches of 1,024 records behind the state
 TOPK = 10
 SPARSE_REFERENCE_MAX_L = 20_000
 
@@ -135,7 +138,7 @@ def device_available() -> int:
     return int(free)
 
 
-def dense_peak(kernel, backend, L, n=BATCH):
+def dense_peak(kernel, backend, L, n):
     """Peak bytes of a dense case, the state included (float64 cells)."""
     cell = 8 * L * L
     if kernel == "cooccurrence_update":
@@ -184,13 +187,14 @@ def run_cases(args, emit, skip):
     rng = np.random.default_rng(args.seed)
     for L in args.labels:
         p = zipf(L)
+        n = args.batch
         history = [make_batch(rng, BATCH, L, p) for _ in range(HISTORY_BATCHES)]
         h_ptr, h_idx = concat_batches(history)
-        batch = make_batch(rng, BATCH, L, p)
-        pred = make_batch(rng, BATCH, L, p)
+        batch = make_batch(rng, n, L, p)
+        pred = make_batch(rng, n, L, p)
         P = pair_cells(batch[0])
         nnz_b = batch[1].size
-        update_bytes = 8 * (BATCH + 1) + 8 * nnz_b + 16 * P
+        update_bytes = 8 * (n + 1) + 8 * nnz_b + 16 * P
         # sparse state: the history's summed pairs (off-diagonal CSR for top-k)
         r, c, v = cooccurrence_pairs(h_ptr, h_idx, n_labels=L)
         diag = np.zeros(L)
@@ -213,10 +217,10 @@ def run_cases(args, emit, skip):
             dev = xp.asarray if backend == "cupy" else (lambda a: a)
 
             def case(kernel, layout, fn, nbytes, note="", _L=L, _backend=backend,
-                     _clock=clock):
+                     _clock=clock, _n=n):
                 best, runs = _clock(fn, args.repeats, args.budget)
                 emit({"kernel": kernel, "backend": _backend, "labels": _L, "layout": layout,
-                      "records_per_second": BATCH / best,
+                      "records_per_second": _n / best, "batch": _n,
                       "gbytes_per_second": nbytes / best / 1e9,
                       "milliseconds": best * 1e3, "repeats": runs, "bytes": int(nbytes),
                       "note": note})
@@ -224,7 +228,7 @@ def run_cases(args, emit, skip):
             for kernel in args.kernels:
                 # ---------------------------------------------------------- dense
                 if kernel != "metric_counts" and "dense" in args.layouts:
-                    need = dense_peak(kernel, backend, L)
+                    need = dense_peak(kernel, backend, L, n)
                     if need > budget_bytes:
                         skip(f"{kernel:19s} dense  {backend:5s} L={L:>7,}: skipped, needs "
                              f"~{fmt_bytes(need)} (dense {L:,} x {L:,} float64 is "
@@ -281,8 +285,8 @@ def run_cases(args, emit, skip):
                          8 * (L + 1) + 16 * nnz + 16 * L * TOPK, note=f"{nnz:,} pairs")
                 else:
                     t_ptr, t_idx, p_ptr, p_idx = (dev(a) for a in (*batch, *pred))
-                    nbytes = (8 * (2 * (BATCH + 1) + t_idx.size + p_idx.size)
-                              + 24 * BATCH + 24 * L)
+                    nbytes = (8 * (2 * (n + 1) + t_idx.size + p_idx.size)
+                              + 24 * n + 24 * L)
                     case(kernel, "csr",
                          lambda a=(t_ptr, t_idx, p_ptr, p_idx), b=backend, n=L:
                          metric_counts(*a, n, backend=b), nbytes)
@@ -297,6 +301,8 @@ def main(argv=None):
     ap.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     ap.add_argument("--layouts", nargs="+", default=["dense", "sparse"],
                     choices=["dense", "sparse"])
+    ap.add_argument("--batch", type=int, default=BATCH,
+                    help="records per timed batch (the state is always 16 x 1,024 records)")
     ap.add_argument("--repeats", type=int, default=7, help="timed calls; the best is kept")
     ap.add_argument("--budget", type=float, default=10.0,
                     help="stop repeating a case after this many seconds (at least one call)")
