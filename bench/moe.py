@@ -189,7 +189,7 @@ def plot(curves, path, window):
         ax.grid(alpha=0.3)
         ax.set_ylabel(f"example-F1 (last {window})")
         ax.set_title(f"{stream} (seed {seed})", fontsize=10)
-        ax.legend(loc="lower left", fontsize=8, ncol=5)
+        ax.legend(loc="lower left", fontsize=8, ncol=6)
     axes[-1, 0].set_xlabel("records")
     fig.tight_layout()
     fig.savefig(path)
