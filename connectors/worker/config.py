@@ -84,7 +84,9 @@ class WorkerConfig:
         Names the checkpoint of a group worker that has one model for all its partitions
         (default: the host name); must be stable across restarts and unique in the group.
     poll_timeout, max_poll_records
-        Longest wait of one poll (seconds) and most messages it returns.
+        Longest wait of one poll (seconds) and most messages it returns. A learner with a
+        batch path learns a poll's records together: larger polls cost less per record
+        (and kafka-python fetches ahead only once a poll has drained what it fetched).
     session_timeout, heartbeat_interval
         Group membership timing, seconds (tansu's join waits about half the session).
     stop_at_end
@@ -124,7 +126,7 @@ class WorkerConfig:
     model_per_partition: bool = False
     worker_id: str | None = None
     poll_timeout: float = 0.2
-    max_poll_records: int = 500
+    max_poll_records: int = 2000
     session_timeout: float = 10.0
     heartbeat_interval: float | None = None
     stop_at_end: bool = False
@@ -309,7 +311,7 @@ def add_worker_arguments(parser) -> None:
     run = parser.add_argument_group("running")
     run.add_argument("--poll-timeout", type=float, default=0.2, metavar="SECONDS",
                      help="longest wait of one poll")
-    run.add_argument("--max-poll-records", type=int, default=500, metavar="N",
+    run.add_argument("--max-poll-records", type=int, default=2000, metavar="N",
                      help="most messages one poll returns")
     run.add_argument("--session-timeout", type=float, default=10.0, metavar="SECONDS",
                      help="group session timeout (a dead worker's partitions move after it)")
