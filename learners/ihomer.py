@@ -38,6 +38,16 @@ def _grown(a: np.ndarray, shape, fill=0) -> np.ndarray:
     return new
 
 
+def _stack_ptr(ptrs) -> np.ndarray:
+    """One CSR row pointer for blocks of rows given by their own pointers."""
+    out = [np.zeros(1, dtype=np.int64)]
+    base_ = 0
+    for p in ptrs:
+        out.append(p[1:] - p[0] + base_)
+        base_ += int(p[-1] - p[0])
+    return np.concatenate(out)
+
+
 class IHOMER(base.MultiLabelClassifier):
     """Online hierarchy of multi-label classifiers over Jaccard label clusters.
 
@@ -242,6 +252,8 @@ class IHOMER(base.MultiLabelClassifier):
         self._hierarchy = LabelHierarchy(max_leaves=int(max_clusters))
         self._clusters: list = []
         self._cluster_nodes: list = []  # the hierarchy's node id of each cluster
+        self._held: list = []  # CSR blocks the router has not learned yet (_route_learn)
+        self._held_rows = 0
         self._recent: deque = deque(maxlen=history)
         self._n = 0
         self._center = None
@@ -278,8 +290,11 @@ class IHOMER(base.MultiLabelClassifier):
         bucket of every label registered (virtual indicator ``l mod ar_buckets``) and
         every tree node below the root (``ar_buckets + v - 1``), in order of arrival."""
         H = int(self.ar_buckets)
-        virt = np.concatenate([np.arange(min(len(self._labels), H)),
-                               H + np.arange(self._tree.n_nodes - 1)])
+        key = (min(len(self._labels), H), self._tree.n_nodes)
+        if key == self._ind_key:
+            return
+        self._ind_key = key
+        virt = np.concatenate([np.arange(key[0]), H + np.arange(key[1] - 1)])
         missing = virt[self._ind_row[virt] < 0]
         if not missing.size:
             return
@@ -299,6 +314,7 @@ class IHOMER(base.MultiLabelClassifier):
         self._ind_row = np.full(int(self.ar_buckets) + self._tree.max_nodes - 1, -1,
                                 dtype=np.int64)
         self._n_ind_rows = 0
+        self._ind_key = None  # (buckets, tree nodes) that have rows
         self._br_lr = np.asarray(self._br_rates)
         self._f = np.zeros((4, d))  # count, mean, m2, sumsq
         self._state = np.zeros(1)
@@ -316,7 +332,7 @@ class IHOMER(base.MultiLabelClassifier):
         self._node_ready[0] = True  # the root
         self._thr_grid = np.asarray(self.THRESHOLD_GRID)
         self._thr_score = np.zeros((R, self._thr_grid.size))
-        self._alloc_classes(0, d, L)
+        self._alloc_classes(0, d)
         self._n_expert_used = np.zeros(R + 2, dtype=np.int64)
 
     # per-cluster state: class rows (axis 1 of the 2-D arrays, axis 0 of the vectors),
@@ -325,7 +341,7 @@ class IHOMER(base.MultiLabelClassifier):
     _CLASS_1D = ("_Vb", "_GVb", "_class_hash", "_class_used", "_class_count", "_class_nlab")
     _DRIFT = ("_dd", "_alt_on", "_alt_n", "_alt_sum")
 
-    def _alloc_classes(self, capacity, d, L=None):
+    def _alloc_classes(self, capacity, d):
         """Zeroed class tables for ``capacity`` clusters (each a powerset and an alternate,
         ``max_classes`` rows apiece): main powersets first, alternates from row
         ``capacity * max_classes`` on, so clusters can be appended without moving rows."""
@@ -558,6 +574,7 @@ class IHOMER(base.MultiLabelClassifier):
         """Bytes held by the model's arrays, its router tree's and its label-set window."""
         own = sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
         window = sum(v.nbytes for v in self._recent)
+        window += sum(a.nbytes for block in self._held for a in block)
         return int(own + window + self._tree.memory_usage())
 
     # -- encoding ----------------------------------------------------------------------
@@ -591,12 +608,17 @@ class IHOMER(base.MultiLabelClassifier):
             return out_pred, out_score, out_expert
         if learn:
             self._probe_density(x_ptr, x_idx)
-            width = int(np.max(np.diff(y_ptr))) if n else 0
+            width = 0
+            if y_idx.size > self._class_lab.shape[1]:  # a row may hold more labels
+                width = int(np.max(np.diff(y_ptr)))
             if width > self._class_lab.shape[1]:
                 self._class_lab = _grown(self._class_lab, (self._class_lab.shape[0], width))
         # the router first: each row's leaf as the tree stood before the row was learned
         # (the tree learns from x and y alone, so it can run ahead of the kernel below)
-        leaves = self._tree.route(x_ptr, x_idx, x_val, y_ptr, y_idx, learn)
+        if learn:
+            leaves = self._route_learn(x_ptr, x_idx, x_val, y_ptr, y_idx)
+        else:
+            leaves = self._tree.route(x_ptr, x_idx, x_val, y_ptr, y_idx, False)
         self._indicator_rows()
         center = True if self._center is None else self._center
         f = self._f
@@ -619,6 +641,37 @@ class IHOMER(base.MultiLabelClassifier):
         if self._ev_count[0]:
             self._collect_local_events()
         return out_pred, out_score, out_expert
+
+    MAX_HELD = 1024  # rows the router may hold back before it learns them
+
+    def _route_learn(self, x_ptr, x_idx, x_val, y_ptr, y_idx):
+        """Route rows to the tree's leaves and teach the tree the rows.
+
+        While the tree is a lone root that cannot split within the next rows
+        (:meth:`MultiLabelHoeffdingTree.quiet_records`), every row goes to the root
+        whatever the tree learns, so the rows are held back and taught in one call later
+        (at most ``MAX_HELD``): the tree sees the same rows in the same order, without a
+        call per small chunk.
+        """
+        n = len(x_ptr) - 1
+        held = self._held_rows
+        if held + n <= min(self._tree.quiet_records(), self.MAX_HELD):
+            self._held.append(tuple(a.copy() for a in (x_ptr, x_idx, x_val, y_ptr, y_idx)))
+            self._held_rows = held + n
+            return np.zeros(n, dtype=np.int64)
+        self._teach_held()
+        return self._tree.route(x_ptr, x_idx, x_val, y_ptr, y_idx, True)
+
+    def _teach_held(self):
+        """Teach the router the rows held back, in order."""
+        if not self._held:
+            return
+        parts = list(zip(*self._held))
+        x_ptr = _stack_ptr(parts[0])
+        y_ptr = _stack_ptr(parts[3])
+        self._held, self._held_rows = [], 0
+        self._tree.route(x_ptr, np.concatenate(parts[1]), np.concatenate(parts[2]), y_ptr,
+                         np.concatenate(parts[4]), True)
 
     _LOCAL_CODES = {1: ("warning", "alternate started"),
                     2: ("replacement", "alternate replaced the cluster's learner"),

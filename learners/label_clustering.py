@@ -26,8 +26,9 @@ the recent records:
   most (mean Jaccard), when there is one with room; a newcomer that co-occurs with no
   leaf stays a leaf of its own, or, at ``max_leaves`` leaves, joins the smallest leaf.
 
-**Extreme label spaces.** Nothing here is ``L x L``: the co-occurrence of the recent
-label sets is built per update from their pairs with the stream-core kernels
+**Extreme label spaces.** Nothing here is ``L x L`` beyond 1,024 labels
+(``DENSE_WINDOW_LABELS``, an 8 MB dense Jaccard matrix below that): the co-occurrence of
+the recent label sets is built per update from their pairs with the stream-core kernels
 (:func:`stream.kernels.cooccurrence_pairs`, :func:`stream.kernels.jaccard_pairs`) into a
 sparse Jaccard matrix holding only pairs that co-occurred (``O(records x labels per
 record ** 2)`` memory). A cluster of at most ``dense_limit`` labels (512) is split as
@@ -77,11 +78,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-from stream.kernels import cooccurrence_pairs, jaccard_pairs
+from stream.kernels import cooccurrence_pairs, cooccurrence_update, jaccard, jaccard_pairs
 
 __all__ = ["LabelHierarchy", "Node", "jaccard_from_sets", "coverage_of", "DENSE_LIMIT"]
 
 DENSE_LIMIT = 512  # clusters up to this many labels are split on a dense m x m matrix
+DENSE_WINDOW_LABELS = 1024  # up to this many labels the window's Jaccard is dense (8 MB)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class Node:
 def _csr_of_sets(sets):
     indptr = np.zeros(len(sets) + 1, dtype=np.int64)
     np.cumsum([len(x) for x in sets], out=indptr[1:])
-    indices = (np.concatenate([np.asarray(x, dtype=np.int64) for x in sets])
+    indices = (np.concatenate(sets).astype(np.int64, copy=False)
                if indptr[-1] else np.zeros(0, np.int64))
     return indptr, indices
 
@@ -161,16 +163,23 @@ def _label_keys(n_labels: int) -> np.ndarray:
 class _Window:
     """Statistics of the recent label sets, computed once per hierarchy update.
 
-    A sparse Jaccard matrix of the pairs that co-occurred (built by the stream-core
-    kernels) gives the distances of any cluster: a dense sub-matrix for small clusters,
-    a sparse one for large ones. Label-set coverage of any cluster comes from XOR hashes
-    of the record's labels restricted to it.
+    The Jaccard matrix of the labels over these records gives the distances of any
+    cluster: a dense sub-matrix for small clusters, a sparse one for large ones. Up to
+    ``DENSE_WINDOW_LABELS`` labels it is a dense ``L x L`` array (the stream-core dense
+    kernels: fastest there); beyond, a sparse matrix of the pairs that co-occurred (the
+    stream-core pair kernels), same values. Label-set coverage of any cluster comes from
+    XOR hashes of the record's labels restricted to it.
     """
 
     def __init__(self, sets, n_labels: int):
         self.n = len(sets)
         self.indptr, self.indices = _csr_of_sets(sets)
-        self.J = _sparse_jaccard(self.indptr, self.indices, n_labels)
+        if n_labels <= DENSE_WINDOW_LABELS:
+            C = np.zeros((n_labels, n_labels))
+            cooccurrence_update(C, self.indptr, self.indices)
+            self.J = jaccard(C)
+        else:
+            self.J = _sparse_jaccard(self.indptr, self.indices, n_labels)
         self.keys = _label_keys(n_labels)
         self.rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
 
@@ -178,6 +187,9 @@ class _Window:
         """Jaccard similarities among ``labels`` (in their order): ``m x m`` ndarray, or
         CSR with ``dense=False``."""
         idx = np.asarray(labels, dtype=np.int64)
+        if isinstance(self.J, np.ndarray):
+            sub = self.J[np.ix_(idx, idx)]
+            return sub if dense else sp.csr_matrix(sub)
         sub = self.J[idx][:, idx]
         return sub.toarray() if dense else sub.tocsr()
 
@@ -185,7 +197,10 @@ class _Window:
         return 1.0 - self.similarity(labels)
 
     def row(self, label: int):
-        """The labels ``label`` co-occurred with and their similarities (CSR row)."""
+        """The labels ``label`` co-occurred with and their similarities."""
+        if isinstance(self.J, np.ndarray):
+            cols = np.flatnonzero(self.J[label])
+            return cols, self.J[label, cols]
         a, b = self.J.indptr[label], self.J.indptr[label + 1]
         return self.J.indices[a:b], self.J.data[a:b]
 

@@ -248,8 +248,13 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         self._frozen = True
         self._empty_stats()
 
+    _ensured = None  # the (features, labels, leaves, mode, frozen) last made room for
+
     def _ensure_capacity(self, extra_slot: bool = False):
         d, L = len(self._features), len(self._labels)
+        key = (d, L, int(self._counts[K.N_LEAVES]), self._mode, self._frozen)
+        if not extra_slot and key == self._ensured:
+            return  # nothing changed since the arrays were last sized
         D0, L0 = self._fstat.shape[1], self._lf_pos.shape[1]
         D, Lc = _cap(d, D0), _cap(L, L0)
         S0 = self._lf_n.size
@@ -281,6 +286,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             if self._mode == K.DENSE:
                 self._rng_lo = _grown(self._rng_lo, (S, D), fill=np.nan)
                 self._rng_hi = _grown(self._rng_hi, (S, D), fill=np.nan)
+        self._ensured = (d, L, int(self._counts[K.N_LEAVES]), self._mode, self._frozen)
 
     def _add_feature(self, name) -> int:
         col = self._features.get(name)
@@ -382,10 +388,26 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         """
         n = len(x_ptr) - 1
         out_leaf = np.zeros(n, dtype=np.int64)
-        if n:
+        if n and (learn or self._counts[K.N_NODES] > 1):  # a lone root routes to itself
             self._run(x_ptr, x_idx, x_val, y_ptr, y_idx, learn=learn, write=False,
                       out_leaf=out_leaf)
         return out_leaf
+
+    def quiet_records(self) -> int:
+        """Records the tree can learn from now on with certainty that its structure does
+        not change: 0 once it has split (a record may then land in any leaf) or while
+        it has not decided dense or sparse input; before the lone root's next split
+        attempt otherwise, and without bound once the root can no longer split.
+
+        A router may hold back that many records and learn them later in one call:
+        every one of them routes to the root either way.
+        """
+        if self._counts[K.N_NODES] > 1 or self._mode == K.UNDECIDED:
+            return 0
+        if not self._stats_on or self._counts[K.N_LEAVES] >= self._leaf_cap:
+            return 2**62
+        since = int(self._slot_i[K.ST_N, 0] - self._slot_i[K.ST_LAST, 0])
+        return max(0, int(self.grace_period) - since - 1)
 
     @property
     def node_parents(self) -> np.ndarray:

@@ -162,16 +162,19 @@ def test_the_leaf_cap_stops_splits_and_pools_new_labels_until_they_are_placed():
 
 
 def test_sparse_and_dense_readings_of_a_split_agree():
-    from learners.label_clustering import (_Window, _split_contradicted,
-                                           _top_two_distances)
+    from learners.label_clustering import (_sparse_jaccard, _split_contradicted,
+                                           _top_two_distances, _Window)
 
     rng = np.random.default_rng(9)
     for _ in range(20):
         m = int(rng.integers(3, 12))
         sets = [np.flatnonzero(rng.random(m) < rng.uniform(0.05, 0.6)) for _ in range(60)]
-        win = _Window(sets, m)
+        win = _Window(sets, m)  # a few labels: the dense window
         dense, sparse = win.similarity(range(m)), win.similarity(range(m), dense=False)
         np.testing.assert_array_equal(sparse.toarray(), dense)
+        # the sparse window of a large label space holds the same similarities
+        np.testing.assert_array_equal(
+            _sparse_jaccard(win.indptr, win.indices, m).toarray(), dense)
         d = (1.0 - dense)[np.triu_indices(m, k=1)]
         top = np.sort(d)[::-1]
         assert _top_two_distances(sparse) == (top[0], top[1])
