@@ -340,3 +340,23 @@ def test_a_ten_thousand_label_stream_keeps_tables_linear_in_the_labels():
     # two learning rates) would take 4 * 8 * L**2 bytes, ~1.3 GB here
     assert model.memory_usage() < 250 * 2**20, model.memory_usage()
     assert res.summary["example_f1"] > res.summary["no_change_example_f1"]
+
+
+def test_the_router_grows_exactly_as_a_tree_learning_alone():
+    # iHOMER holds rows back while its tree is a lone root that cannot split yet and
+    # teaches them later in one call: the tree must end up as if it learned each row
+    # at once, as a standalone tree does
+    from learners.ml_tree import MultiLabelHoeffdingTree
+
+    records = region_stream(3000, seed=6)
+    model = IHOMER()
+    alone = MultiLabelHoeffdingTree(grace_period=model.tree_grace_period,
+                                    delta=model.tree_delta, tau=model.tree_tau,
+                                    max_leaves=model.tree_max_leaves,
+                                    max_bytes=model.tree_max_bytes)
+    model.learn_many(to_batch(records, sparse=False))
+    for x, y in records:
+        alone.learn_one(x, y)
+    assert alone.n_leaves > 2
+    assert model._tree.splits() == alone.splits()
+    assert model._tree.n_leaves == alone.n_leaves
