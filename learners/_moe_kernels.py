@@ -49,6 +49,20 @@ from learners._logistic_kernels import _standardise
 
 EV_WARNING, EV_DRIFT, EV_REPLACED, EV_REACTIVATED = 1, 2, 3, 4
 
+#: Hyper-parameters, in the order of the ``hp`` array the kernels take.
+HYPER = ("lr", "l2", "thr_fade", "usage_fade", "fast_fade", "slow_fade", "min_records",
+         "gate_fade", "gate_z", "gate_margin", "router_lr", "router_l2", "temperature",
+         "correct_threshold", "include_threshold", "warning_confidence",
+         "drift_confidence", "candidate_cooldown", "reactivate_margin", "replace_z",
+         "top_k", "router_every", "router_batch")
+(H_LR, H_L2, H_THR_FADE, H_USAGE_FADE, H_FAST_FADE, H_SLOW_FADE, H_MIN_RECORDS, H_GATE_FADE,
+ H_GATE_Z, H_GATE_MARGIN, H_ROUTER_LR, H_ROUTER_L2, H_TEMPERATURE, H_CORRECT, H_INCLUDE,
+ H_WARN, H_DRIFT, H_COOLDOWN, H_REACTIVATE, H_REPLACE_Z, H_TOP_K, H_ROUTER_EVERY,
+ H_ROUTER_BATCH) = range(len(HYPER))
+#: Rows of the per-(slot, group) ``stats`` array: records learned, faded usage, recent
+#: example-F1, longer-run example-F1, and a memory's home level.
+ST_N, ST_USAGE, ST_FAST, ST_SLOW, ST_REF = range(5)
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _sigmoid(z):
@@ -201,7 +215,9 @@ def _reset_model(m, labs, W, GW, Gb):
 
 
 @njit(cache=True, nogil=True)
-def _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, n_out, h, z):
+def _router_forward(k0, k1, x_idx, s, R1, Rb1, R2, Rb2, Ra, ctx, n_out, h, z):
+    """Router logits ``z`` of the record whose present standardised features are ``s``."""
+    W1, b1, W2, b2, a = R1[0], Rb1[0], R2[0], Rb2[0], Ra[0]
     H = b1.size
     for u in range(H):
         h[u] = b1[u]
@@ -233,14 +249,17 @@ def _adam(w, g, m, v, lr, t, l2):
 
 @njit(cache=True, nogil=True)
 def _router_train(n_rows, n_out, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
-                  buf_pos, W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
-                  t, lr, l2):
+                  buf_pos, R1, Rb1, R2, Rb2, Ra, t, lr, l2):
     """One Adam step on the mean binary cross-entropy of the last ``n_rows`` records.
 
-    The input rows are sparse (the buffer keeps the present standardised features), and
-    only the first-layer rows of features present in the mini-batch are updated ("lazy"
-    Adam, as for embeddings), so a step costs O(present features x hidden), not O(D).
+    ``R1 = (W1, its first moments, its second moments)``, likewise ``Rb1`` (hidden
+    biases), ``R2`` (output weights), ``Rb2`` (output biases) and ``Ra`` (the shared
+    context weights). The input rows are sparse (the buffer keeps the present
+    standardised features), and only the first-layer rows of features present in the
+    mini-batch are updated ("lazy" Adam, as for embeddings), so a step costs
+    O(present features x hidden), not O(D).
     """
+    W1, b1, W2, b2, a = R1[0], Rb1[0], R2[0], Rb2[0], Ra[0]
     H = b1.size
     B = buf_idx.shape[0]
     row_of = np.full(W1.shape[0], -1, dtype=np.int64)
@@ -297,11 +316,12 @@ def _router_train(n_rows, n_out, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, b
                 gW1[jj, u] += xj * dh[u]
     for q in range(n_f):
         j = feats[q]
-        _adam(W1[j], gW1[q], mW1[j], vW1[j], lr, t, l2)
-    _adam(b1, gb1, mb1, vb1, lr, t, 0.0)
-    _adam(W2.ravel(), gW2.ravel(), mW2.ravel(), vW2.ravel(), lr, t, l2)
-    _adam(b2, gb2, mb2, vb2, lr, t, 0.0)
-    _adam(a, ga, ma, va, lr, t, 0.0)
+        _adam(R1[0, j], gW1[q], R1[1, j], R1[2, j], lr, t, l2)
+    for u in range(H):
+        _adam(R2[0, u], gW2[u], R2[1, u], R2[2, u], lr, t, l2)
+    _adam(Rb1[0], gb1, Rb1[1], Rb1[2], lr, t, 0.0)
+    _adam(Rb2[0], gb2, Rb2[1], Rb2[2], lr, t, 0.0)
+    _adam(Ra[0], ga, Ra[1], Ra[2], lr, t, 0.0)
 
 
 @njit(cache=True, nogil=True)
@@ -381,12 +401,11 @@ def _significant(alt, c, z, n_min):
 
 
 @njit(cache=True, nogil=True)
-def _move_scores(src, dst, g, thr_score, n_lrn, fast, slow):
+def _move_scores(src, dst, g, thr_score, stats):
     for c in range(thr_score.shape[2]):
         thr_score[dst, g, c] = thr_score[src, g, c]
-    n_lrn[dst, g] = n_lrn[src, g]
-    fast[dst, g] = fast[src, g]
-    slow[dst, g] = slow[src, g]
+    for r in (ST_N, ST_FAST, ST_SLOW):
+        stats[r, dst, g] = stats[r, src, g]
 
 
 @njit(cache=True, nogil=True)
@@ -399,6 +418,52 @@ def _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq):
         f_mean[j] += delta / f_count[j]
         f_m2[j] += delta * (v - f_mean[j])
         f_sumsq[j] += v * v
+
+
+@njit(cache=True, nogil=True)
+def _gate_update(gstat, d, fade):
+    gstat[1] = gstat[1] * fade + 1.0
+    gstat[2] = gstat[2] * fade + d
+    gstat[3] = gstat[3] * fade + d * d
+
+
+@njit(cache=True, nogil=True)
+def _mix_minus_generalist(i, y, gen_pred, mix_pred, n_true, n_labels):
+    """Example-F1 of the mixture minus the generalist's on record ``i``."""
+    n_p = 0
+    i_p = 0
+    n_m = 0
+    i_m = 0
+    for l in range(n_labels):
+        if gen_pred[i, l]:
+            n_p += 1
+            if y[l]:
+                i_p += 1
+        if mix_pred[l]:
+            n_m += 1
+            if y[l]:
+                i_m += 1
+    return _f1(n_true, n_m, i_m) - _f1(n_true, n_p, i_p)
+
+
+@njit(cache=True, nogil=True)
+def _read_labels(i, y_ptr, y_idx, y, n_labels):
+    for l in range(n_labels):
+        y[l] = False
+    for kk in range(y_ptr[i], y_ptr[i + 1]):
+        y[y_idx[kk]] = True
+    return y_ptr[i + 1] - y_ptr[i]
+
+
+@njit(cache=True, nogil=True)
+def _router_step(istate, hp, n_out, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
+                 R1, Rb1, R2, Rb2, Ra):
+    """After a learned record: a router step every ``router_every`` records."""
+    if istate[0] % int(hp[H_ROUTER_EVERY]) == 0:
+        istate[1] += 1
+        _router_train(min(istate[2], int(hp[H_ROUTER_BATCH])), n_out, buf_idx, buf_val,
+                      buf_nnz, buf_ctx, buf_mask, buf_valid, istate[3], R1, Rb1, R2, Rb2,
+                      Ra, float(istate[1]), hp[H_ROUTER_LR], hp[H_ROUTER_L2])
 
 
 @njit(cache=True, nogil=True)
@@ -440,18 +505,10 @@ def _data_mixture(i, z, valid, top_k, temperature, chosen, wts, p, thr, gen_pred
 
 
 @njit(cache=True, nogil=True)
-def _data_scores(i, y_ptr, y_idx, y, p, thr, gen_pred, mix_pred, n_labels, f1):
-    """Example-F1 of every bank model, the generalist and the mixture on record ``i``.
-
-    ``f1``: slots ``0 .. S-1``, the generalist at ``S``, the candidate at ``S + 1``.
-    Returns ``(mixture F1, number of true labels)``.
-    """
+def _data_scores(i, y, n_true, p, thr, gen_pred, n_labels, f1):
+    """Example-F1 of every bank model and the generalist on record ``i``: slots
+    ``0 .. S-1``, the generalist at ``S``, the candidate at ``S + 1``."""
     S = p.shape[0] - 1
-    for l in range(n_labels):
-        y[l] = False
-    for kk in range(y_ptr[i], y_ptr[i + 1]):
-        y[y_idx[kk]] = True
-    n_true = y_ptr[i + 1] - y_ptr[i]
     for m in range(S + 1):
         n_p = 0
         i_p = 0
@@ -463,29 +520,73 @@ def _data_scores(i, y_ptr, y_idx, y, p, thr, gen_pred, mix_pred, n_labels, f1):
         f1[m if m < S else S + 1] = _f1(n_true, n_p, i_p)
     n_p = 0
     i_p = 0
-    n_m = 0
-    i_m = 0
     for l in range(n_labels):
         if gen_pred[i, l]:
             n_p += 1
             if y[l]:
                 i_p += 1
-        if mix_pred[l]:
-            n_m += 1
-            if y[l]:
-                i_m += 1
     f1[S] = _f1(n_true, n_p, i_p)
-    return _f1(n_true, n_m, i_m), n_true
 
 
 @njit(cache=True, nogil=True)
-def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lrn, usage,
-                fast, slow, ref, learnable, min_records, dd, warn_on, alt, age, log_w, log_d,
-                candidate_cooldown, reactivate_margin, replace_z, ev_buf, ev_count):
+def _data_mask(f1, valid, mask, correct_threshold):
+    """The correctness mask: outputs whose example-F1 reaches the threshold, else the best."""
+    best = -1.0
+    any_right = False
+    for e in range(valid.size):
+        if valid[e]:
+            best = max(best, f1[e])
+            if f1[e] >= correct_threshold:
+                any_right = True
+    for e in range(valid.size):
+        right = f1[e] >= correct_threshold or (not any_right and f1[e] >= best)
+        mask[e] = 1.0 if valid[e] and right else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _data_learn(k0, k1, x_idx, s, y, n_true, p, z, learnable, trainable, routed, f1, W, GW,
+                b, Gb, all_labs, thr_grid, thr_score, stats, age, gstat, hp):
+    """The top-k learning specialists and the candidate learn the record; scores fade.
+    Returns how many specialists learned it (their slots in ``routed``)."""
+    S = W.shape[0] - 1
+    n_lrn, usage, fast, slow = stats[ST_N], stats[ST_USAGE], stats[ST_FAST], stats[ST_SLOW]
+    lr, l2 = hp[H_LR], hp[H_L2]
+    for e in range(S + 1):
+        trainable[e] = e < S and learnable[e]
+    n_routed = _top_k(z, trainable, S + 1, int(hp[H_TOP_K]), routed)
+    for q in range(n_routed):
+        e = routed[q]
+        _score_thresholds(thr_score, e, 0, thr_grid, hp[H_THR_FADE], p, y, all_labs, n_true)
+        _learn_model(e, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+        n_lrn[e, 0] += 1.0
+    _score_thresholds(thr_score, S, 0, thr_grid, hp[H_THR_FADE], p, y, all_labs, n_true)
+    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+    n_lrn[S, 0] += 1.0
+    age[0] += 1.0
+    fast_fade, slow_fade = hp[H_FAST_FADE], hp[H_SLOW_FADE]
+    for m in range(S + 1):
+        usage[m, 0] *= hp[H_USAGE_FADE]
+        fm = f1[m if m < S else S + 1]
+        fast[m, 0] = fast[m, 0] * fast_fade + (1.0 - fast_fade) * fm
+        slow[m, 0] = slow[m, 0] * slow_fade + (1.0 - slow_fade) * fm
+    for q in range(n_routed):
+        usage[routed[q], 0] += 1.0
+    gstat[0] = gstat[0] * fast_fade + (1.0 - fast_fade) * f1[S]
+    return n_routed
+
+
+@njit(cache=True, nogil=True)
+def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, stats,
+                learnable, dd, warn_on, alt, age, hp, ev_buf, ev_count):
     """Drift of the routed specialists, the candidate's replacements, and memories that
     come back (see the module docstring)."""
     S = W.shape[0] - 1
     CAND = S
+    n_lrn, usage, fast, slow, ref = (stats[ST_N], stats[ST_USAGE], stats[ST_FAST],
+                                     stats[ST_SLOW], stats[ST_REF])
+    min_records, margin = hp[H_MIN_RECORDS], hp[H_REACTIVATE]
+    log_w = math.log(1.0 / hp[H_WARN])
+    log_d = math.log(1.0 / hp[H_DRIFT])
     for q in range(n_routed):
         e = routed[q]
         if n_lrn[e, 0] < min_records:
@@ -494,9 +595,9 @@ def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lr
         alt[e, 0] += 1.0
         alt[e, 1] += d
         alt[e, 2] += d * d
-        if _significant(alt, e, replace_z, 30.0):
+        if _significant(alt, e, hp[H_REPLACE_Z], 30.0):
             _copy_model(CAND, e, all_labs, W, GW, b, Gb)
-            _move_scores(CAND, e, 0, thr_score, n_lrn, fast, slow)
+            _move_scores(CAND, e, 0, thr_score, stats)
             n_lrn[e, 0] = max(n_lrn[e, 0], min_records)
             dd[e, :] = 0.0
             alt[e, :] = 0.0
@@ -504,7 +605,7 @@ def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lr
             _log(ev_buf, ev_count, i, EV_REPLACED, e, 0, -1)
             continue
         state = _hddm(dd, e, 1.0 - f1[e], log_w, log_d)
-        if state == 1 and not warn_on[e] and age[0] >= candidate_cooldown:
+        if state == 1 and not warn_on[e] and age[0] >= hp[H_COOLDOWN]:
             _reset_model(CAND, all_labs, W, GW, Gb)
             thr_score[CAND, 0, :] = 0.0
             n_lrn[CAND, 0] = 0.0
@@ -521,7 +622,7 @@ def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lr
                     j = r
             if j >= 0:
                 _copy_model(e, j, all_labs, W, GW, b, Gb)
-                _move_scores(e, j, 0, thr_score, n_lrn, fast, slow)
+                _move_scores(e, j, 0, thr_score, stats)
                 ref[j, 0] = slow[e, 0]
                 usage[j, 0] = usage[e, 0]
                 learnable[j] = False
@@ -536,8 +637,7 @@ def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lr
             best_live = max(best_live, fast[r, 0])
     for r in range(S):
         if (not learnable[r] and n_lrn[r, 0] >= min_records
-                and fast[r, 0] >= ref[r, 0] - reactivate_margin
-                and fast[r, 0] >= best_live + reactivate_margin):
+                and fast[r, 0] >= ref[r, 0] - margin and fast[r, 0] >= best_live + margin):
             learnable[r] = True
             best_live = fast[r, 0]
             dd[r, :] = 0.0
@@ -545,8 +645,9 @@ def _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lr
 
 
 @njit(cache=True, nogil=True)
-def _data_context(ctx, fast, n_lrn, gstat, gen_on, min_records):
+def _data_context(ctx, stats, gstat, gen_on, min_records):
     """Router context per output: recent F1, and its gap to the best output now."""
+    fast, n_lrn = stats[ST_FAST], stats[ST_N]
     S = fast.shape[0] - 1
     best = gstat[0] if gen_on else -1.0
     for e in range(S):
@@ -565,32 +666,27 @@ def _data_context(ctx, fast, n_lrn, gstat, gen_on, min_records):
 
 @njit(cache=True, nogil=True)
 def step_data(
-    # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, center,
-    # feature statistics; istate = (records learned, adam steps, buffer fill, buffer
-    # position)
-    f_count, f_mean, f_m2, f_sumsq, istate,
-    # expert bank (S + 1 models; the last is the candidate) and its learning
-    W, GW, b, Gb, lr, l2, all_labs,
-    thr_grid, thr_score, thr_fade, n_lrn, usage, usage_fade, fast, fast_fade, slow,
-    slow_fade, ref, learnable, min_records,
+    # records (CSR), what to do, hyper-parameters (``hp``, indexed by the H_* constants)
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, center, hp,
+    # feature statistics f = (count, mean, m2, sum of squares); istate = (records learned,
+    # router steps, buffer fill, buffer position)
+    f, istate,
+    # expert bank (S + 1 models; the last is the candidate); stats (5, S + 1, 1) indexed
+    # by the ST_* constants; learnable (S,): False for a memory
+    W, GW, b, Gb, all_labs, thr_grid, thr_score, stats, learnable,
     # the generalist (gen_on: present) and its predictions per row; gstat = (recent F1
     # of the generalist, gate S0, gate S1, gate S2)
-    gen_on, gen_pred, gen_score, gstat, gate_fade, gate_z, gate_margin,
-    # router
-    W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
-    router_lr, router_l2, temperature, top_k, router_every, router_batch,
-    ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid, correct_threshold,
+    gen_on, gen_pred, gen_score, gstat,
+    # router (parameters and Adam moments), context inputs, recent records
+    R1, Rb1, R2, Rb2, Ra, ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
     # drift: detectors, warning flags, paired candidate gains (E, 3), records since the
-    # candidate's restart (age[0])
-    dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
-    replace_z, ev_buf, ev_count,
+    # candidate's restart (age[0]); event log
+    dd, warn_on, alt, age, ev_buf, ev_count,
     # outputs
     out_pred, out_score, out_choice,
 ):
     n = len(x_ptr) - 1
     S = W.shape[0] - 1
-    CAND = S
     GEN = S                       # router output of the generalist
     E = S + 1
     width = 1
@@ -599,7 +695,7 @@ def step_data(
     s = np.zeros(width)
     p = np.zeros((S + 1, n_labels))
     thr = np.zeros(S + 1)
-    h = np.zeros(b1.size)
+    h = np.zeros(Rb1.shape[1])
     z = np.zeros(E)
     valid = np.zeros(E, dtype=np.bool_)
     trainable = np.zeros(E, dtype=np.bool_)
@@ -612,86 +708,46 @@ def step_data(
     y = np.zeros(n_labels, dtype=np.bool_)
     f1 = np.zeros(E + 1)          # slots, generalist (index S), candidate (index S + 1)
     mask = np.zeros(E)
-    log_w = math.log(1.0 / warn_conf)
-    log_d = math.log(1.0 / drift_conf)
+    n_lrn = stats[ST_N]
+    min_records = hp[H_MIN_RECORDS]
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
-        _standardised(k0, k1, x_idx, x_val, center, f_count, f_mean, f_m2, f_sumsq,
+        _standardised(k0, k1, x_idx, x_val, center, f[0], f[1], f[2], f[3],
                       float(istate[0]), s)
         _bank_forward(k0, k1, x_idx, s, W, b, n_labels, p)
         for m in range(S + 1):
             thr[m] = _threshold(thr_score, m, 0, thr_grid, n_lrn)
-        _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, E, h, z)
+        _router_forward(k0, k1, x_idx, s, R1, Rb1, R2, Rb2, Ra, ctx, E, h, z)
         for e in range(S):
             valid[e] = n_lrn[e, 0] >= min_records
         valid[GEN] = gen_on
-        top = _data_mixture(i, z, valid, top_k, temperature, chosen, wts, p, thr, gen_pred,
-                            gen_score, n_labels, vote, mix_pred, mix_score)
-        use_mix = (not gen_on) or _gate_open(gstat[1:], gate_z, gate_margin)
+        top = _data_mixture(i, z, valid, int(hp[H_TOP_K]), hp[H_TEMPERATURE], chosen, wts,
+                            p, thr, gen_pred, gen_score, n_labels, vote, mix_pred, mix_score)
+        use_mix = (not gen_on) or _gate_open(gstat[1:], hp[H_GATE_Z], hp[H_GATE_MARGIN])
         out_choice[i] = top if use_mix else -1
         for l in range(n_labels):
-            if use_mix:
-                out_pred[i, l] = mix_pred[l]
-                out_score[i, l] = mix_score[l]
-            else:
-                out_pred[i, l] = gen_pred[i, l]
-                out_score[i, l] = gen_score[i, l]
+            out_pred[i, l] = mix_pred[l] if use_mix else gen_pred[i, l]
+            out_score[i, l] = mix_score[l] if use_mix else gen_score[i, l]
         if not learn:
             continue
-        f1_mix, n_true = _data_scores(i, y_ptr, y_idx, y, p, thr, gen_pred, mix_pred,
-                                      n_labels, f1)
+        n_true = _read_labels(i, y_ptr, y_idx, y, n_labels)
+        _data_scores(i, y, n_true, p, thr, gen_pred, n_labels, f1)
         if gen_on:
-            d = f1_mix - f1[GEN]
-            gstat[1] = gstat[1] * gate_fade + 1.0
-            gstat[2] = gstat[2] * gate_fade + d
-            gstat[3] = gstat[3] * gate_fade + d * d
-        # ---- correctness mask -> router buffer (the router learns below) ----------------
-        best = -1.0
-        any_right = False
-        for e in range(E):
-            if valid[e]:
-                best = max(best, f1[e])
-                if f1[e] >= correct_threshold:
-                    any_right = True
-        for e in range(E):
-            right = f1[e] >= correct_threshold or (not any_right and f1[e] >= best)
-            mask[e] = 1.0 if valid[e] and right else 0.0
+            d = _mix_minus_generalist(i, y, gen_pred, mix_pred, n_true, n_labels)
+            _gate_update(gstat, d, hp[H_GATE_FADE])
+        _data_mask(f1[:E], valid, mask, hp[H_CORRECT])
         _push_buffer(k0, k1, x_idx, s, E, ctx, mask, valid, buf_idx, buf_val, buf_nnz,
                      buf_ctx, buf_mask, buf_valid, istate)
-        # ---- the top-k learning specialists and the candidate learn the record ----------
-        for e in range(E):
-            trainable[e] = e < S and learnable[e]
-        n_routed = _top_k(z, trainable, E, top_k, routed)
-        for q in range(n_routed):
-            e = routed[q]
-            _score_thresholds(thr_score, e, 0, thr_grid, thr_fade, p, y, all_labs, n_true)
-            _learn_model(e, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
-            n_lrn[e, 0] += 1.0
-        _score_thresholds(thr_score, CAND, 0, thr_grid, thr_fade, p, y, all_labs, n_true)
-        _learn_model(CAND, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
-        n_lrn[CAND, 0] += 1.0
-        age[0] += 1.0
-        for m in range(S + 1):
-            usage[m, 0] *= usage_fade
-            fm = f1[m if m < S else E]
-            fast[m, 0] = fast[m, 0] * fast_fade + (1.0 - fast_fade) * fm
-            slow[m, 0] = slow[m, 0] * slow_fade + (1.0 - slow_fade) * fm
-        for q in range(n_routed):
-            usage[routed[q], 0] += 1.0
-        gstat[0] = gstat[0] * fast_fade + (1.0 - fast_fade) * f1[GEN]
-        _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, n_lrn,
-                    usage, fast, slow, ref, learnable, min_records, dd, warn_on, alt, age,
-                    log_w, log_d, candidate_cooldown, reactivate_margin, replace_z, ev_buf,
-                    ev_count)
-        _data_context(ctx, fast, n_lrn, gstat, gen_on, min_records)
+        n_routed = _data_learn(k0, k1, x_idx, s, y, n_true, p, z, learnable, trainable,
+                               routed, f1, W, GW, b, Gb, all_labs, thr_grid, thr_score,
+                               stats, age, gstat, hp)
+        _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, stats,
+                    learnable, dd, warn_on, alt, age, hp, ev_buf, ev_count)
+        _data_context(ctx, stats, gstat, gen_on, min_records)
         istate[0] += 1
-        _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
-        if istate[0] % router_every == 0:
-            istate[1] += 1
-            _router_train(min(istate[2], router_batch), E, buf_idx, buf_val, buf_nnz,
-                          buf_ctx, buf_mask, buf_valid, istate[3], W1, b1, W2, b2, a,
-                          mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va, float(istate[1]),
-                          router_lr, router_l2)
+        _update_features(k0, k1, x_idx, x_val, f[0], f[1], f[2], f[3])
+        _router_step(istate, hp, E, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask,
+                     buf_valid, R1, Rb1, R2, Rb2, Ra)
 
 
 @njit(cache=True, nogil=True)
@@ -713,26 +769,232 @@ def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, 
 
 
 @njit(cache=True, nogil=True)
+def _task_serving(p, thr, thr_score, thr_grid, n_lrn, grp_ptr, grp_lab, act_lab,
+                  label_group, seen, act, pa, G, n_labels):
+    """Thresholds per (slot, group), each group's serving slot (the one most of its labels
+    are served by), and the serving slots' predictions ``pa``."""
+    S = p.shape[0] - 1
+    for g in range(G):
+        for m in range(S + 1):
+            thr[m, g] = _threshold(thr_score, m, g, thr_grid, n_lrn)
+        for m in range(S + 1):
+            seen[m] = 0
+        for q in range(grp_ptr[g], grp_ptr[g + 1]):
+            seen[act_lab[grp_lab[q]]] += 1
+        bm = 0
+        for m in range(S):
+            if seen[m] > seen[bm]:
+                bm = m
+        act[g] = bm
+    for l in range(n_labels):
+        m = act_lab[l]
+        pa[l] = p[m, l] > thr[m, label_group[l]]
+
+
+@njit(cache=True, nogil=True)
+def _task_mixture(z, valid, include, chosen, act, n_lrn, label_group, pa, mix_pred, G,
+                  n_labels, hp):
+    """Union of the serving predictions of the routed clusters -> clusters routed."""
+    for g in range(G):
+        valid[g] = n_lrn[act[g], g] >= hp[H_MIN_RECORDS]
+        include[g] = False
+    k = _top_k(z, valid, G, int(hp[H_TOP_K]), chosen)
+    for q in range(k):
+        g = chosen[q]
+        include[g] = _sigmoid(z[g] / hp[H_TEMPERATURE]) >= hp[H_INCLUDE]
+    for l in range(n_labels):
+        g = label_group[l]
+        # a group with no trained expert yet: its labels as the slot says
+        mix_pred[l] = (include[g] and pa[l]) if valid[g] else pa[l]
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _task_scores(y, p, thr, pa, grp_ptr, grp_lab, G, f1g, f1a, touched, inv, valid):
+    """Per group: involvement, the serving slots' F1 and every model's F1 and whether it
+    touched the group (true or predicted labels). Returns whether a valid group is
+    involved."""
+    S = p.shape[0] - 1
+    any_inv = False
+    for g in range(G):
+        nt = 0
+        na = 0
+        ia = 0
+        for q in range(grp_ptr[g], grp_ptr[g + 1]):
+            l = grp_lab[q]
+            if y[l]:
+                nt += 1
+            if pa[l]:
+                na += 1
+                if y[l]:
+                    ia += 1
+        inv[g] = nt > 0
+        any_inv = any_inv or (inv[g] and valid[g])
+        f1a[g] = _f1(nt, na, ia)
+        for m in range(S + 1):
+            npd = 0
+            ip = 0
+            for q in range(grp_ptr[g], grp_ptr[g + 1]):
+                l = grp_lab[q]
+                if p[m, l] > thr[m, g]:
+                    npd += 1
+                    if y[l]:
+                        ip += 1
+            f1g[m, g] = _f1(nt, npd, ip)
+            touched[m, g] = nt + npd > 0
+    return any_inv
+
+
+@njit(cache=True, nogil=True)
+def _task_mask(valid, inv, f1a, any_inv, mask, G, correct_threshold):
+    """A cluster is right when it is involved and its expert's F1 there reaches the
+    threshold; if none is, the best involved one."""
+    any_right = False
+    best = -1.0
+    for g in range(G):
+        mask[g] = 0.0
+        if valid[g] and inv[g]:
+            best = max(best, f1a[g])
+            if f1a[g] >= correct_threshold:
+                mask[g] = 1.0
+                any_right = True
+    if not any_right and any_inv:
+        for g in range(G):
+            if valid[g] and inv[g] and f1a[g] >= best:
+                mask[g] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _task_learn(k0, k1, x_idx, s, y, p, n_labels, act_lab, act, W, GW, b, Gb, all_labs,
+                grp_ptr, grp_lab, G, thr_grid, thr_score, stats, age, touched, f1g, hp):
+    """Each label's serving slot and the candidate learn; per-group scores fade."""
+    S = W.shape[0] - 1
+    lr, l2 = hp[H_LR], hp[H_L2]
+    n_lrn, usage, fast, slow = stats[ST_N], stats[ST_USAGE], stats[ST_FAST], stats[ST_SLOW]
+    fast_fade, slow_fade = hp[H_FAST_FADE], hp[H_SLOW_FADE]
+    for m in range(S):
+        _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb,
+                            lr, l2)
+    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+    for g in range(G):
+        nt = 0
+        for q in range(grp_ptr[g], grp_ptr[g + 1]):
+            if y[grp_lab[q]]:
+                nt += 1
+        labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
+        _score_thresholds(thr_score, act[g], g, thr_grid, hp[H_THR_FADE], p, y, labs, nt)
+        _score_thresholds(thr_score, S, g, thr_grid, hp[H_THR_FADE], p, y, labs, nt)
+        n_lrn[act[g], g] += 1.0
+        n_lrn[S, g] += 1.0
+        age[g] += 1.0
+        for m in range(S + 1):
+            usage[m, g] *= hp[H_USAGE_FADE]
+        usage[act[g], g] += 1.0
+        for m in range(S + 1):
+            if touched[m, g]:
+                fast[m, g] = fast[m, g] * fast_fade + (1.0 - fast_fade) * f1g[m, g]
+                slow[m, g] = slow[m, g] * slow_fade + (1.0 - slow_fade) * f1g[m, g]
+
+
+@njit(cache=True, nogil=True)
+def _task_drift(i, act, act_lab, inv, touched, f1g, f1a, W, GW, b, Gb, grp_ptr, grp_lab, G,
+                thr_score, stats, dd, warn_on, alt, age, hp, ev_buf, ev_count):
+    """Per group: the candidate's replacement, HDDM-A on the serving slot's loss (warning:
+    restart the candidate's columns; drift: keep a memory copy), and memories that
+    serve again."""
+    S = W.shape[0] - 1
+    CAND = S
+    n_lrn, usage, fast, slow, ref = (stats[ST_N], stats[ST_USAGE], stats[ST_FAST],
+                                     stats[ST_SLOW], stats[ST_REF])
+    min_records, margin = hp[H_MIN_RECORDS], hp[H_REACTIVATE]
+    log_w = math.log(1.0 / hp[H_WARN])
+    log_d = math.log(1.0 / hp[H_DRIFT])
+    for g in range(G):
+        m = act[g]
+        labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
+        if n_lrn[m, g] < min_records:
+            continue
+        if inv[g] or touched[m, g] or touched[CAND, g]:
+            d = f1g[CAND, g] - f1a[g]
+            alt[g, 0] += 1.0
+            alt[g, 1] += d
+            alt[g, 2] += d * d
+            if _significant(alt, g, hp[H_REPLACE_Z], 30.0):
+                _copy_model(CAND, m, labs, W, GW, b, Gb)
+                _move_scores(CAND, m, g, thr_score, stats)
+                n_lrn[m, g] = max(n_lrn[m, g], min_records)
+                dd[g, :] = 0.0
+                alt[g, :] = 0.0
+                warn_on[g] = False
+                _log(ev_buf, ev_count, i, EV_REPLACED, m, g, -1)
+                continue
+        if inv[g] or touched[m, g]:
+            state = _hddm(dd, g, 1.0 - f1a[g], log_w, log_d)
+            if state == 1 and not warn_on[g] and age[g] >= hp[H_COOLDOWN]:
+                _reset_model(CAND, labs, W, GW, Gb)
+                thr_score[CAND, g, :] = 0.0
+                n_lrn[CAND, g] = 0.0
+                age[g] = 0.0
+                alt[g, :] = 0.0
+                _log(ev_buf, ev_count, i, EV_WARNING, m, g, -1)
+            warn_on[g] = state == 1
+            if state == 2:
+                j = -1
+                for r in range(S):
+                    if r != m and (j < 0 or usage[r, g] < usage[j, g]):
+                        j = r
+                if j >= 0:
+                    _copy_model(m, j, labs, W, GW, b, Gb)
+                    _move_scores(m, j, g, thr_score, stats)
+                    ref[j, g] = slow[m, g]
+                    usage[j, g] = usage[m, g]
+                _log(ev_buf, ev_count, i, EV_DRIFT, m, g, j)
+        # a memory version back at its own level and ahead of the serving one serves
+        back = -1
+        for r in range(S):
+            if (r != m and n_lrn[r, g] >= min_records and fast[r, g] >= ref[r, g] - margin
+                    and fast[r, g] >= fast[m, g] + margin
+                    and (back < 0 or fast[r, g] > fast[back, g])):
+                back = r
+        if back >= 0:
+            ref[m, g] = slow[m, g]
+            for q in range(labs.size):
+                act_lab[labs[q]] = back
+            dd[g, :] = 0.0
+            alt[g, :] = 0.0
+            warn_on[g] = False
+            _log(ev_buf, ev_count, i, EV_REACTIVATED, back, g, -1)
+
+
+@njit(cache=True, nogil=True)
+def _task_context(ctx, stats, act_lab, grp_ptr, grp_lab, inv, G):
+    """Router context per cluster: its serving slot's recent F1, and whether this record
+    (the previous one, for the next prediction) involved it."""
+    fast = stats[ST_FAST]
+    for g in range(G):
+        if grp_ptr[g + 1] > grp_ptr[g]:
+            ctx[g, 0] = fast[act_lab[grp_lab[grp_ptr[g]]], g]
+        else:
+            ctx[g, 0] = 0.0
+        ctx[g, 1] = 1.0 if inv[g] else 0.0
+
+
+@njit(cache=True, nogil=True)
 def step_task(
-    # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_groups, center,
-    f_count, f_mean, f_m2, f_sumsq, istate,
-    # expert bank; label l of group label_group[l] is served by slot act_lab[l]
-    W, GW, b, Gb, lr, l2, all_labs, label_group, grp_ptr, grp_lab, act_lab,
-    thr_grid, thr_score, thr_fade, n_lrn, usage, usage_fade, fast, fast_fade, slow,
-    slow_fade, ref, min_records,
-    gen_on, gen_pred, gen_score, gstat, gate_fade, gate_z, gate_margin,
-    W1, b1, W2, b2, a, mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va,
-    router_lr, router_l2, temperature, top_k, router_every, router_batch,
-    ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid, correct_threshold,
-    include_threshold,
-    dd, warn_on, alt, age, warn_conf, drift_conf, candidate_cooldown, reactivate_margin,
-    replace_z, ev_buf, ev_count,
+    # records (CSR), what to do, hyper-parameters
+    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_groups, center, hp,
+    f, istate,
+    # expert bank; label l of group label_group[l] is served by slot act_lab[l]; the
+    # labels of group g are grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
+    W, GW, b, Gb, all_labs, label_group, grp_ptr, grp_lab, act_lab, thr_grid, thr_score,
+    stats,
+    gen_on, gen_pred, gen_score, gstat,
+    R1, Rb1, R2, Rb2, Ra, ctx, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
+    dd, warn_on, alt, age, ev_buf, ev_count,
     out_pred, out_score, out_choice,
 ):
     n = len(x_ptr) - 1
     S = W.shape[0] - 1
-    CAND = S
     G = n_groups
     width = 1
     for i in range(n):
@@ -740,8 +1002,7 @@ def step_task(
     s = np.zeros(width)
     p = np.zeros((S + 1, n_labels))
     thr = np.zeros((S + 1, G))
-    H = b1.size
-    h = np.zeros(H)
+    h = np.zeros(Rb1.shape[1])
     z = np.zeros(G)
     valid = np.zeros(G, dtype=np.bool_)
     chosen = np.zeros(G, dtype=np.int64)
@@ -756,220 +1017,44 @@ def step_task(
     inv = np.zeros(G, dtype=np.bool_)
     mask = np.zeros(G)
     seen = np.zeros(S + 1, dtype=np.int64)
-    log_w = math.log(1.0 / warn_conf)
-    log_d = math.log(1.0 / drift_conf)
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
-        _standardised(k0, k1, x_idx, x_val, center, f_count, f_mean, f_m2, f_sumsq,
+        _standardised(k0, k1, x_idx, x_val, center, f[0], f[1], f[2], f[3],
                       float(istate[0]), s)
         _bank_forward(k0, k1, x_idx, s, W, b, n_labels, p)
-        for g in range(G):
-            for m in range(S + 1):
-                thr[m, g] = _threshold(thr_score, m, g, thr_grid, n_lrn)
-            # the group's serving slot: the one most of its labels are served by
-            for m in range(S + 1):
-                seen[m] = 0
-            for q in range(grp_ptr[g], grp_ptr[g + 1]):
-                seen[act_lab[grp_lab[q]]] += 1
-            bm = 0
-            for m in range(S):
-                if seen[m] > seen[bm]:
-                    bm = m
-            act[g] = bm
-        for l in range(n_labels):
-            m = act_lab[l]
-            pa[l] = p[m, l] > thr[m, label_group[l]]
-        _router_forward(k0, k1, x_idx, s, W1, b1, W2, b2, a, ctx, G, h, z)
-        for g in range(G):
-            valid[g] = n_lrn[act[g], g] >= min_records
-            include[g] = False
-        k = _top_k(z, valid, G, top_k, chosen)
-        for q in range(k):
-            g = chosen[q]
-            include[g] = _sigmoid(z[g] / temperature) >= include_threshold
-        for l in range(n_labels):
-            g = label_group[l]
-            if valid[g]:
-                mix_pred[l] = include[g] and pa[l]
-            else:  # a group with no trained expert yet: its labels as the slot says
-                mix_pred[l] = pa[l]
-        use_mix = (not gen_on) or _gate_open(gstat[1:], gate_z, gate_margin)
+        _task_serving(p, thr, thr_score, thr_grid, stats[ST_N], grp_ptr, grp_lab, act_lab,
+                      label_group, seen, act, pa, G, n_labels)
+        _router_forward(k0, k1, x_idx, s, R1, Rb1, R2, Rb2, Ra, ctx, G, h, z)
+        k = _task_mixture(z, valid, include, chosen, act, stats[ST_N], label_group, pa,
+                          mix_pred, G, n_labels, hp)
+        use_mix = (not gen_on) or _gate_open(gstat[1:], hp[H_GATE_Z], hp[H_GATE_MARGIN])
         out_choice[i] = k if use_mix else -1
         for l in range(n_labels):
             if use_mix:
                 g = label_group[l]
                 out_pred[i, l] = mix_pred[l]
                 out_score[i, l] = p[act_lab[l], l] * (
-                    _sigmoid(z[g] / temperature) if valid[g] else 1.0)
+                    _sigmoid(z[g] / hp[H_TEMPERATURE]) if valid[g] else 1.0)
             else:
                 out_pred[i, l] = gen_pred[i, l]
                 out_score[i, l] = gen_score[i, l]
         if not learn:
             continue
-        # ---- score the models and the groups on the record (before learning it) ---------
-        for l in range(n_labels):
-            y[l] = False
-        for kk in range(y_ptr[i], y_ptr[i + 1]):
-            y[y_idx[kk]] = True
-        n_true = y_ptr[i + 1] - y_ptr[i]
-        any_inv = False
-        for g in range(G):
-            nt = 0
-            na = 0
-            ia = 0
-            for q in range(grp_ptr[g], grp_ptr[g + 1]):
-                l = grp_lab[q]
-                if y[l]:
-                    nt += 1
-                if pa[l]:
-                    na += 1
-                    if y[l]:
-                        ia += 1
-            inv[g] = nt > 0
-            any_inv = any_inv or (inv[g] and valid[g])
-            f1a[g] = _f1(nt, na, ia)
-            for m in range(S + 1):
-                npd = 0
-                ip = 0
-                for q in range(grp_ptr[g], grp_ptr[g + 1]):
-                    l = grp_lab[q]
-                    if p[m, l] > thr[m, g]:
-                        npd += 1
-                        if y[l]:
-                            ip += 1
-                f1g[m, g] = _f1(nt, npd, ip)
-                touched[m, g] = nt + npd > 0
+        n_true = _read_labels(i, y_ptr, y_idx, y, n_labels)
+        any_inv = _task_scores(y, p, thr, pa, grp_ptr, grp_lab, G, f1g, f1a, touched, inv,
+                               valid)
         if gen_on:
-            n_p = 0
-            i_p = 0
-            n_m = 0
-            i_m = 0
-            for l in range(n_labels):
-                if gen_pred[i, l]:
-                    n_p += 1
-                    if y[l]:
-                        i_p += 1
-                if mix_pred[l]:
-                    n_m += 1
-                    if y[l]:
-                        i_m += 1
-            d = _f1(n_true, n_m, i_m) - _f1(n_true, n_p, i_p)
-            gstat[1] = gstat[1] * gate_fade + 1.0
-            gstat[2] = gstat[2] * gate_fade + d
-            gstat[3] = gstat[3] * gate_fade + d * d
-        # ---- correctness: a group is right when it is involved and its expert is good ---
-        any_right = False
-        best = -1.0
-        for g in range(G):
-            mask[g] = 0.0
-            if valid[g] and inv[g]:
-                best = max(best, f1a[g])
-                if f1a[g] >= correct_threshold:
-                    mask[g] = 1.0
-                    any_right = True
-        if not any_right and any_inv:
-            for g in range(G):
-                if valid[g] and inv[g] and f1a[g] >= best:
-                    mask[g] = 1.0
+            d = _mix_minus_generalist(i, y, gen_pred, mix_pred, n_true, n_labels)
+            _gate_update(gstat, d, hp[H_GATE_FADE])
+        _task_mask(valid, inv, f1a, any_inv, mask, G, hp[H_CORRECT])
         _push_buffer(k0, k1, x_idx, s, G, ctx, mask, valid, buf_idx, buf_val, buf_nnz,
                      buf_ctx, buf_mask, buf_valid, istate)
-        # ---- each label's serving slot and the candidate learn ---------------------------
-        for m in range(S):
-            _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb,
-                                lr, l2)
-        _learn_model(CAND, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
-        for g in range(G):
-            nt = 0
-            for q in range(grp_ptr[g], grp_ptr[g + 1]):
-                if y[grp_lab[q]]:
-                    nt += 1
-            labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
-            _score_thresholds(thr_score, act[g], g, thr_grid, thr_fade, p, y, labs, nt)
-            _score_thresholds(thr_score, CAND, g, thr_grid, thr_fade, p, y, labs, nt)
-            n_lrn[act[g], g] += 1.0
-            n_lrn[CAND, g] += 1.0
-            age[g] += 1.0
-            for m in range(S + 1):
-                usage[m, g] *= usage_fade
-            usage[act[g], g] += 1.0
-            for m in range(S + 1):
-                if touched[m, g]:
-                    fast[m, g] = fast[m, g] * fast_fade + (1.0 - fast_fade) * f1g[m, g]
-                    slow[m, g] = slow[m, g] * slow_fade + (1.0 - slow_fade) * f1g[m, g]
-        # ---- local drift per group: HDDM-A on the serving slot's loss -------------------
-        for g in range(G):
-            m = act[g]
-            labs = grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
-            if n_lrn[m, g] < min_records:
-                continue
-            if inv[g] or touched[m, g] or touched[CAND, g]:
-                d = f1g[CAND, g] - f1a[g]
-                alt[g, 0] += 1.0
-                alt[g, 1] += d
-                alt[g, 2] += d * d
-                if _significant(alt, g, replace_z, 30.0):
-                    _copy_model(CAND, m, labs, W, GW, b, Gb)
-                    _move_scores(CAND, m, g, thr_score, n_lrn, fast, slow)
-                    n_lrn[m, g] = max(n_lrn[m, g], min_records)
-                    for c in range(4):
-                        dd[g, c] = 0.0
-                    for c in range(3):
-                        alt[g, c] = 0.0
-                    warn_on[g] = False
-                    _log(ev_buf, ev_count, i, EV_REPLACED, m, g, -1)
-                    continue
-            if inv[g] or touched[m, g]:
-                state = _hddm(dd, g, 1.0 - f1a[g], log_w, log_d)
-                if state == 1 and not warn_on[g] and age[g] >= candidate_cooldown:
-                    _reset_model(CAND, labs, W, GW, Gb)
-                    for c in range(thr_grid.size):
-                        thr_score[CAND, g, c] = 0.0
-                    n_lrn[CAND, g] = 0.0
-                    age[g] = 0.0
-                    for c in range(3):
-                        alt[g, c] = 0.0
-                    _log(ev_buf, ev_count, i, EV_WARNING, m, g, -1)
-                warn_on[g] = state == 1
-                if state == 2:
-                    j = -1
-                    for r in range(S):
-                        if r != m and (j < 0 or usage[r, g] < usage[j, g]):
-                            j = r
-                    if j >= 0:
-                        _copy_model(m, j, labs, W, GW, b, Gb)
-                        _move_scores(m, j, g, thr_score, n_lrn, fast, slow)
-                        ref[j, g] = slow[m, g]
-                        usage[j, g] = usage[m, g]
-                    _log(ev_buf, ev_count, i, EV_DRIFT, m, g, j)
-            # a memory version back at its own level and ahead of the serving one serves
-            back = -1
-            for r in range(S):
-                if (r != m and n_lrn[r, g] >= min_records
-                        and fast[r, g] >= ref[r, g] - reactivate_margin
-                        and fast[r, g] >= fast[m, g] + reactivate_margin
-                        and (back < 0 or fast[r, g] > fast[back, g])):
-                    back = r
-            if back >= 0:
-                ref[m, g] = slow[m, g]
-                for q in range(labs.size):
-                    act_lab[labs[q]] = back
-                for c in range(4):
-                    dd[g, c] = 0.0
-                for c in range(3):
-                    alt[g, c] = 0.0
-                warn_on[g] = False
-                _log(ev_buf, ev_count, i, EV_REACTIVATED, back, g, -1)
-        for g in range(G):
-            if grp_ptr[g + 1] > grp_ptr[g]:
-                ctx[g, 0] = fast[act_lab[grp_lab[grp_ptr[g]]], g]
-            else:
-                ctx[g, 0] = 0.0
-            ctx[g, 1] = 1.0 if inv[g] else 0.0
+        _task_learn(k0, k1, x_idx, s, y, p, n_labels, act_lab, act, W, GW, b, Gb, all_labs,
+                    grp_ptr, grp_lab, G, thr_grid, thr_score, stats, age, touched, f1g, hp)
+        _task_drift(i, act, act_lab, inv, touched, f1g, f1a, W, GW, b, Gb, grp_ptr, grp_lab,
+                    G, thr_score, stats, dd, warn_on, alt, age, hp, ev_buf, ev_count)
+        _task_context(ctx, stats, act_lab, grp_ptr, grp_lab, inv, G)
         istate[0] += 1
-        _update_features(k0, k1, x_idx, x_val, f_count, f_mean, f_m2, f_sumsq)
-        if istate[0] % router_every == 0:
-            istate[1] += 1
-            _router_train(min(istate[2], router_batch), G, buf_idx, buf_val, buf_nnz,
-                          buf_ctx, buf_mask, buf_valid, istate[3], W1, b1, W2, b2, a,
-                          mW1, vW1, mb1, vb1, mW2, vW2, mb2, vb2, ma, va, float(istate[1]),
-                          router_lr, router_l2)
+        _update_features(k0, k1, x_idx, x_val, f[0], f[1], f[2], f[3])
+        _router_step(istate, hp, G, buf_idx, buf_val, buf_nnz, buf_ctx, buf_mask, buf_valid,
+                     R1, Rb1, R2, Rb2, Ra)

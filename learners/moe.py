@@ -248,30 +248,26 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         self._Gb = np.zeros((S + 1, L))
         self._thr_grid = np.asarray(self.THRESHOLD_GRID)
         self._thr_score = np.zeros((S + 1, G, NG))
-        self._n_lrn = np.zeros((S + 1, G))
-        self._usage = np.zeros((S + 1, G))
-        self._fast = np.zeros((S + 1, G))
-        self._slow = np.zeros((S + 1, G))
-        self._ref = np.zeros((S + 1, G))
+        # per (slot, group): records learned, usage, recent F1, longer-run F1, home level
+        self._stats = np.zeros((5, S + 1, G))
         self._learnable = np.ones(S, dtype=bool)
         self._label_group = np.zeros(L, dtype=np.int64)
         self._act_lab = np.zeros(L, dtype=np.int64)
         self._grp_ptr = np.zeros(2, dtype=np.int64)
         self._grp_lab = np.zeros(0, dtype=np.int64)
         self._gstat = np.zeros(4)
+        # router parameters, each with its Adam moments: (value, first, second)
         rng = np.random.default_rng([int(self.seed), 0])
-        self._W1 = np.zeros((d, H))  # grows with the features: zero rows, set by learning
-        self._b1 = rng.normal(0.0, 0.5, H)
-        self._W2 = np.zeros((H, E))
-        self._b2 = np.zeros(E)
-        self._a = np.array([2.0, 5.0])  # prior: recent F1, and its gap to the best
+        self._R1 = np.zeros((3, d, H))  # grows with the features: zero rows, set by learning
+        self._Rb1 = np.zeros((3, H))
+        self._Rb1[0] = rng.normal(0.0, 0.5, H)
+        self._R2 = np.zeros((3, H, E))
+        self._Rb2 = np.zeros((3, E))
+        self._Ra = np.zeros((3, 2))
+        self._Ra[0] = (2.0, 5.0)  # prior: recent F1, and its gap to the best
         n_out = S + 1 if not self._task else 0
         if n_out:
-            self._W2[:, :n_out] = self._fresh_columns(n_out)
-        for name in ("W1", "b1", "W2", "b2", "a"):
-            arr = getattr(self, "_" + name)
-            setattr(self, "_m" + name, np.zeros_like(arr))
-            setattr(self, "_v" + name, np.zeros_like(arr))
+            self._R2[0, :, :n_out] = self._fresh_columns(n_out)
         self._ctx = np.zeros((E, 2))
         self._buf_idx = np.zeros((B, d), dtype=np.int64)  # present features of the
         self._buf_val = np.zeros((B, d))                     # recent records, standardised
@@ -299,24 +295,19 @@ class MixtureOfExperts(base.MultiLabelClassifier):
                 setattr(self, name, _grown(getattr(self, name), (L,)))
         if d > self._f.shape[1]:
             self._f = _grown(self._f, (4, d))
-            H = self._W1.shape[1]
-            for name in ("_W1", "_mW1", "_vW1"):
-                setattr(self, name, _grown(getattr(self, name), (d, H)))
+            self._R1 = _grown(self._R1, (3, d, self._R1.shape[2]))
 
     def _ensure_groups(self, G: int):
         """Room for ``G`` label groups (task experts: one router output each)."""
-        S1, Gc = self._n_lrn.shape
+        _, S1, Gc = self._stats.shape
         if G <= Gc:
             return
         NG = self._thr_grid.size
         self._thr_score = _grown(self._thr_score, (S1, G, NG))
-        for name in ("_n_lrn", "_usage", "_fast", "_slow", "_ref"):
-            setattr(self, name, _grown(getattr(self, name), (S1, G)))
-        H, B = self._W2.shape[0], self._buf_nnz.shape[0]
-        for name in ("_W2", "_mW2", "_vW2"):
-            setattr(self, name, _grown(getattr(self, name), (H, G)))
-        for name in ("_b2", "_mb2", "_vb2"):
-            setattr(self, name, _grown(getattr(self, name), (G,)))
+        self._stats = _grown(self._stats, (5, S1, G))
+        H, B = self._R2.shape[1], self._buf_nnz.shape[0]
+        self._R2 = _grown(self._R2, (3, H, G))
+        self._Rb2 = _grown(self._Rb2, (3, G))
         self._ctx = _grown(self._ctx, (G, 2))
         self._buf_ctx = _grown(self._buf_ctx, (B, G, 2))
         self._buf_mask = _grown(self._buf_mask, (B, G))
@@ -396,14 +387,14 @@ class MixtureOfExperts(base.MultiLabelClassifier):
             idx[axis] = slice(0, G)
             arr[tuple(idx)] = moved
 
-        for name in ("_thr_score", "_n_lrn", "_usage", "_fast", "_slow", "_ref"):
+        for name in ("_stats", "_R2"):
+            remap(getattr(self, name), 2)
+        for name in ("_thr_score", "_Rb2", "_buf_mask", "_buf_valid", "_buf_ctx"):
             remap(getattr(self, name), 1)
-        for name in ("_W2", "_mW2", "_vW2", "_buf_mask", "_buf_valid", "_buf_ctx"):
-            remap(getattr(self, name), 1)
-        for name in ("_b2", "_mb2", "_vb2", "_ctx", "_dd", "_warn_on", "_alt", "_age"):
+        for name in ("_ctx", "_dd", "_warn_on", "_alt", "_age"):
             remap(getattr(self, name), 0)
         if fresh.size:
-            self._W2[:, fresh] = self._fresh_columns(fresh.size)
+            self._R2[0][:, fresh] = self._fresh_columns(fresh.size)
         self._groups = groups
         L = len(self._labels)
         ptr = np.zeros(G + 1, dtype=np.int64)
@@ -523,6 +514,14 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         return pred, score
 
     # -- the kernel call ------------------------------------------------------------------
+    def _hyper(self) -> np.ndarray:
+        """The hyper-parameters in the kernels' order (``_moe_kernels.HYPER``)."""
+        values = {"thr_fade": self.THRESHOLD_FADE, "usage_fade": self.USAGE_FADE,
+                  "slow_fade": self.SLOW_FADE, "replace_z": self.REPLACE_Z,
+                  "lr": self.learning_rate, "top_k": self._k}
+        return np.array([float(values[k] if k in values else getattr(self, k))
+                         for k in K.HYPER])
+
     def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, gen_pred, gen_score):
         n = len(x_ptr) - 1
         L = len(self._labels)
@@ -534,7 +533,6 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         if learn:
             self._probe_density(x_ptr, x_idx)
         center = True if self._center is None else self._center
-        f = self._f
         all_labs = np.arange(L, dtype=np.int64)
         if learn and n:
             width = int(np.max(np.diff(x_ptr)))
@@ -542,39 +540,23 @@ class MixtureOfExperts(base.MultiLabelClassifier):
                 B = self._buf_nnz.shape[0]
                 self._buf_idx = _grown(self._buf_idx, (B, width))
                 self._buf_val = _grown(self._buf_val, (B, width))
-        common_head = (x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L)
-        router = (self._W1, self._b1, self._W2, self._b2, self._a, self._mW1, self._vW1,
-                  self._mb1, self._vb1, self._mW2, self._vW2, self._mb2, self._vb2,
-                  self._ma, self._va, float(self.router_lr), float(self.router_l2),
-                  float(self.temperature), self._k, int(self.router_every),
-                  int(self.router_batch), self._ctx, self._buf_idx, self._buf_val,
-                  self._buf_nnz, self._buf_ctx, self._buf_mask, self._buf_valid,
-                  float(self.correct_threshold))
-        gate = (self._gen is not None, gen_pred, gen_score, self._gstat,
-                float(self.gate_fade), float(self.gate_z), float(self.gate_margin))
-        drift = (self._dd, self._warn_on, self._alt, self._age,
-                 float(self.warning_confidence), float(self.drift_confidence),
-                 float(self.candidate_cooldown), float(self.reactivate_margin),
-                 self.REPLACE_Z, self._ev_buf, self._ev_count,
-                 out_pred, out_score, out_choice)
+        gen = (self._gen is not None, gen_pred, gen_score, self._gstat)
+        router = (self._R1, self._Rb1, self._R2, self._Rb2, self._Ra, self._ctx,
+                  self._buf_idx, self._buf_val, self._buf_nnz, self._buf_ctx, self._buf_mask,
+                  self._buf_valid)
+        tail = (self._dd, self._warn_on, self._alt, self._age, self._ev_buf, self._ev_count,
+                out_pred, out_score, out_choice)
         if not self._task:
-            K.step_data(*common_head, center, f[0], f[1], f[2], f[3], self._istate,
-                        self._W, self._GW, self._b, self._Gb, float(self.learning_rate),
-                        float(self.l2), all_labs, self._thr_grid, self._thr_score,
-                        self.THRESHOLD_FADE, self._n_lrn, self._usage, self.USAGE_FADE,
-                        self._fast, float(self.fast_fade), self._slow, self.SLOW_FADE,
-                        self._ref, self._learnable, float(self.min_records), *gate,
-                        *router, *drift)
+            K.step_data(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, center, self._hyper(),
+                        self._f, self._istate, self._W, self._GW, self._b, self._Gb, all_labs,
+                        self._thr_grid, self._thr_score, self._stats, self._learnable, *gen,
+                        *router, *tail)
         else:
-            K.step_task(*common_head, len(self._groups), center, f[0], f[1], f[2], f[3],
-                        self._istate, self._W, self._GW, self._b, self._Gb,
-                        float(self.learning_rate), float(self.l2), all_labs,
-                        self._label_group, self._grp_ptr, self._grp_lab, self._act_lab,
-                        self._thr_grid, self._thr_score, self.THRESHOLD_FADE, self._n_lrn,
-                        self._usage, self.USAGE_FADE, self._fast, float(self.fast_fade),
-                        self._slow, self.SLOW_FADE, self._ref, float(self.min_records),
-                        *gate, *router,
-                        float(self.include_threshold), *drift)
+            K.step_task(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, len(self._groups),
+                        center, self._hyper(), self._f, self._istate, self._W, self._GW,
+                        self._b, self._Gb, all_labs, self._label_group, self._grp_ptr,
+                        self._grp_lab, self._act_lab, self._thr_grid, self._thr_score,
+                        self._stats, *gen, *router, *tail)
         if self._ev_count[0]:
             self._collect_events()
         if learn:
