@@ -264,6 +264,13 @@ class IHOMER(base.MultiLabelClassifier):
         self._named: dict = {}  # labels named in some y but never positive yet
         self._init_arrays()
 
+    def __setstate__(self, state):
+        if "_tree" not in state:
+            raise ValueError("this iHOMER was saved by an older version (before the router "
+                             "tree and the sparse label statistics); its state cannot be "
+                             "carried over: start from a fresh model")
+        self.__dict__.update(state)
+
     @classmethod
     def _unit_test_params(cls):
         yield {}

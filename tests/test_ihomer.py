@@ -360,3 +360,12 @@ def test_the_router_grows_exactly_as_a_tree_learning_alone():
     assert alone.n_leaves > 2
     assert model._tree.splits() == alone.splits()
     assert model._tree.n_leaves == alone.n_leaves
+
+
+def test_a_model_saved_before_the_router_existed_is_refused_clearly():
+    model = IHOMER()
+    state = dict(model.__dict__)
+    del state["_tree"]
+    fresh = IHOMER.__new__(IHOMER)
+    with pytest.raises(ValueError, match="older version"):
+        fresh.__setstate__(state)
