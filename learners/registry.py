@@ -45,6 +45,13 @@ def _moe(seed):
     return MixtureOfExperts() if seed is None else MixtureOfExperts(seed=seed)
 
 
+def _moe_task(seed):
+    from learners.moe import MixtureOfExperts
+
+    kwargs = {} if seed is None else {"seed": seed}
+    return MixtureOfExperts(experts="task", **kwargs)
+
+
 def _mlht(seed):
     from learners.ml_tree import MultiLabelHoeffdingTree
 
@@ -84,6 +91,9 @@ LEARNERS: dict[str, LearnerSpec] = {
     "br": LearnerSpec("binary relevance of online logistic regressions; numba, fast", _br),
     "moe": LearnerSpec("mixture of experts: routed regime experts with memories, gated "
                        "against an iHOMER generalist; numba", _moe),
+    "moe-task": LearnerSpec("mixture of experts with one expert per iHOMER label cluster "
+                            "(task experts), the router choosing the clusters; numba",
+                            _moe_task),
     "mlht": LearnerSpec("multi-label Hoeffding tree (label-entropy splits); numba", _mlht),
     "br-ht": LearnerSpec("binary relevance of river Hoeffding trees (slow: ~10 ms/record)",
                          _br_ht),

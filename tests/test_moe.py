@@ -200,6 +200,8 @@ def test_registry_builds_it_with_the_seed_and_it_validates_parameters():
     model = make_learner("moe", seed=5)
     assert isinstance(model, MixtureOfExperts) and model.seed == 5
     assert make_learner("moe").seed == 0
+    task = make_learner("moe-task", seed=3)
+    assert task.experts == "task" and task.seed == 3
     with pytest.raises(ValueError, match="experts"):
         MixtureOfExperts(experts="tasks")
     with pytest.raises(ValueError, match="generalist"):
