@@ -19,12 +19,14 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
 
     python bench/worker.py                               # yeast, learners br and ihomer
     python bench/worker.py --streams yeast scene --learners br --repeat 5
-    python bench/worker.py --copies 4                    # each stream 4 times over
+    python bench/worker.py --copies 1                    # each file once (short: noisy)
     python bench/worker.py --json                        # one JSON object per row
 
-``--copies K`` makes the stream K times the file back to back (a temporary ARFF file with
-the data section repeated; the label layout file copied beside it), used by both the
-replay and the worker: a longer run for a steadier rate, still the same stream for both.
+``--copies K`` (default 10) makes the stream K times the file back to back (a temporary
+ARFF file with the data section repeated; the label layout file copied beside it), used
+by both the replay and the worker: a run of seconds rather than a fraction of one, for a
+steadier rate, and long enough for the worker to checkpoint inside the measured window
+at its default cadence; still the same stream for both.
 
 Each figure is the median of --repeat runs (best in brackets); replay and worker runs
 alternate so that both see the same load. The load average before and after is printed:
@@ -249,8 +251,9 @@ def main(argv=None) -> int:
     parser.add_argument("--streams", nargs="+", default=["yeast"])
     parser.add_argument("--learners", nargs="+", default=["br", "ihomer"])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--copies", type=int, default=1,
-                        help="the stream is the file this many times over (default 1)")
+    parser.add_argument("--copies", type=int, default=10,
+                        help="the stream is the file this many times over (default 10: "
+                             "a steady rate; 1: the file once)")
     parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="worker checkpoint cadence (default: the worker's default)")
     parser.add_argument("--checkpoint-interval", type=float, default=None)
@@ -268,6 +271,11 @@ def main(argv=None) -> int:
     every = args.checkpoint_every or defaults["checkpoint_every"].default
     interval = args.checkpoint_interval or defaults["checkpoint_interval"].default
     max_poll = args.max_poll_records or defaults["max_poll_records"].default
+    from kafka.record import default_records
+
+    as_installed = default_records.calc_crc32c  # kafka-python's own checksum function
+    use_compiled_crc32c()
+    compiled = default_records.calc_crc32c
     rows = []
     load_start = load()
     with TansuBroker() as broker, tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
@@ -278,17 +286,19 @@ def main(argv=None) -> int:
             path = replicate(stream_path(stream), args.copies, str(sub))
             topic = f"bench-{Path(path).stem.replace('.', '-')}"
             topics[stream] = (path, topic, publish(broker, path, topic))
-        # kafka-python's own checksum code first: the compiled one replaces it for good
-        consume_py = {s: [consume_rate(broker, t, n) for _ in range(args.repeat)]
-                      for s, (_, t, n) in topics.items()}
-        use_compiled_crc32c()
+        default_records.calc_crc32c = as_installed  # for this measurement only
+        try:
+            consume_py = {s: [consume_rate(broker, t, n) for _ in range(args.repeat)]
+                          for s, (_, t, n) in topics.items()}
+        finally:
+            default_records.calc_crc32c = compiled
         for stream, (path, topic, n) in topics.items():
             consume = [consume_rate(broker, topic, n) for _ in range(args.repeat)]
             for learner in args.learners:
                 model = make_learner(learner)
                 if hasattr(model, "warm_up"):
                     model.warm_up()  # numba's cache filled before any timing
-                replay, replay_cpu, worker, cpu = [], [], [], []
+                replay, replay_cpu, worker, cpu, checkpoints = [], [], [], [], []
                 for r in range(args.repeat):
                     rate, replay_ms = replay_run(path, learner)
                     replay.append(rate)
@@ -298,6 +308,7 @@ def main(argv=None) -> int:
                     assert s["records"] == n and s["predictions"] == n, s
                     worker.append(s["records_per_second"])
                     cpu.append(s["cpu_ms_per_1k"])
+                    checkpoints.append(s["checkpoints"])
                 med = {k: statistics.median(c[k] for c in cpu if k in c) for k in cpu[0]}
                 row = {"stream": stream, "copies": args.copies, "records": n,
                        "learner": learner,
@@ -312,7 +323,8 @@ def main(argv=None) -> int:
                        "replay_runs": replay, "worker_runs": worker,
                        "raw_consume_runs": consume, "raw_consume_pure_python_crc_runs":
                            consume_py[stream],
-                       "checkpoint_every": every, "checkpoint_interval": interval,
+                       "worker_checkpoints": checkpoints, "checkpoint_every": every,
+                       "checkpoint_interval": interval,
                        "max_poll_records": max_poll, "cpus": os.cpu_count(),
                        "load_average": load()}
                 rows.append(row)
@@ -324,7 +336,8 @@ def main(argv=None) -> int:
                           f"{fmt(worker)}  ({row['worker_vs_replay']:.0%})  raw consume "
                           f"{fmt(consume)} (pure-Python CRC {fmt(consume_py[stream])}) "
                           f"records/s; CPU ms per 1k records: replay "
-                          f"{row['replay_cpu_ms_per_1k']:,.0f}, worker: {cpu_text}",
+                          f"{row['replay_cpu_ms_per_1k']:,.0f}, worker: {cpu_text}; worker "
+                          f"checkpoints per run (the final one included): {checkpoints}",
                           flush=True)
     if not args.json:
         print()
