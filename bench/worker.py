@@ -10,7 +10,9 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
   Python without the optional ``crc32c`` package) and with labelstream's compiled CRC-32C
   (:mod:`connectors.kafka.crc32c`, what the worker uses);
 * **worker**: `labelstream worker --stop-at-end` (in-process) with a predictions topic, a
-  dead-letter topic and checkpoints, its records/s from its first prediction to its last:
+  dead-letter topic and checkpoints, its records/s from its first prediction to its last
+  (a learner with a batch path learns a poll's records together: the clock then starts at
+  the end of the first poll's run, whose records are not counted):
   consume, decode, predict, score, learn, drift watch, publish every prediction and
   checkpoint, end to end through the broker. Over the same window the CPU time of the
   worker's process, of its output process and of the broker is sampled (from /proc), and

@@ -580,10 +580,14 @@ class Worker:
             self._drift_events(state, last)
 
     def _count_predictions(self, n: int) -> None:
+        """``n`` records were just predicted (one, or a run learned together). The clock
+        of :meth:`records_per_second` starts once the first of them is done: a first run
+        counts for nothing (its records' own times are not known), so the rate is never
+        inflated by records predicted before the clock started."""
         now = time.perf_counter()
         if self._first_prediction_at is None:
             self._first_prediction_at = now
-            n -= 1
+            n = 0
         self._records_after_first += n
         self._last_prediction_at = now
 
@@ -930,7 +934,8 @@ class Worker:
         return snapshot
 
     def records_per_second(self) -> float | None:
-        """Records predicted per second from the first prediction to the last."""
+        """Records predicted per second from the first prediction (the end of the first
+        run of records learned together) to the last."""
         if self._first_prediction_at is None or self._records_after_first == 0:
             return None
         elapsed = self._last_prediction_at - self._first_prediction_at
