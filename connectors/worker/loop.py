@@ -506,13 +506,19 @@ class Worker:
         time); anything else (dead letters, unlabelled records, label deliveries, a label
         declaration) ends the run and is handled on its own. A stop request is honoured
         between messages (a run in hand is finished).
+
+        The messages are decoded first, all of them (decoding has no side effects): one
+        tight loop keeps the parser's code and caches warm, where decoding between
+        learning steps costs half as much again.
         """
         cfg = self.config
         stop = self._stop
         run: list = []
         run_labels: set = set()
         state = None
-        for msg in records:
+        options = self._decode_options
+        values = [decode_message(msg.value, **options) for msg in records]
+        for msg, decoded in zip(records, values):
             if stop.is_set():
                 break
             p = msg.partition
@@ -531,7 +537,6 @@ class Worker:
                         self._run(state, run)
                         run, run_labels = [], set()
                     state.declare_labels(names, cfg.max_labels)
-            decoded = decode_message(msg.value, **self._decode_options)
             if (self._batched and not isinstance(decoded, DeadLetter)
                     and decoded.x is not None and decoded.y is not None):
                 labels = state.evaluator.labels
