@@ -66,34 +66,49 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     labels = LabelIndex() if labels is None else labels
     pos = features._pos
     lpos = labels._pos
-    cols_all: list = []
+    # Consecutive records with the same feature names in the same order (a dense file)
+    # form a segment: its columns are looked up once and its values land as one block.
+    seg_start: list = []
+    seg_cols: list = []
+    prev_keys = None
     vals_all: list = []
     counts: list = []
     label_cols: list = []
     label_counts: list = []
     for x, y in records:
-        if not x.keys() <= pos.keys():
-            for name in x:
-                features.add(name)
-        cols_all.extend(map(pos.__getitem__, x))
+        keys = tuple(x)
+        if keys != prev_keys:
+            if not x.keys() <= pos.keys():
+                for name in keys:
+                    features.add(name)
+            seg_start.append(len(counts))
+            seg_cols.append([pos[name] for name in keys])
+            prev_keys = keys
         vals_all.extend(x.values())
-        counts.append(len(x))
+        counts.append(len(keys))
         if not y.keys() <= lpos.keys():
             labels.observe(y)
         on = [lpos[label] for label, v in y.items() if v]
         label_cols.extend(on)
         label_counts.append(len(on))
     n, d, L = len(counts), len(features), len(labels)
-    cols = np.array(cols_all, dtype=np.int64)
     vals = np.array(vals_all, dtype=np.float64)
-    rows = np.repeat(np.arange(n), counts)
+    seg_end = seg_start[1:] + [n]
     if sparse:
+        cols_all: list = []
+        for cols, a, b in zip(seg_cols, seg_start, seg_end):
+            cols_all.extend(cols * (b - a))
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        X = sp.csr_matrix((vals, cols, indptr), shape=(n, d))
+        X = sp.csr_matrix((vals, np.array(cols_all, dtype=np.int64), indptr), shape=(n, d))
     else:
         X = np.full((n, d), np.nan)
-        X[rows, cols] = vals
+        offset = 0
+        for cols, a, b in zip(seg_cols, seg_start, seg_end):
+            k = len(cols)
+            if k:
+                X[a:b, cols] = vals[offset:offset + k * (b - a)].reshape(b - a, k)
+            offset += k * (b - a)
     Y = np.zeros((n, L), dtype=bool)
     if label_cols:
         Y[np.repeat(np.arange(n), label_counts), label_cols] = True
