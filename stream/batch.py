@@ -95,12 +95,21 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     vals = np.array(vals_all, dtype=np.float64)
     seg_end = seg_start[1:] + [n]
     if sparse:
-        cols_all: list = []
+        pieces: list = []
+        single: list = []  # columns of one-record segments (sparse files), converted at once
         for cols, a, b in zip(seg_cols, seg_start, seg_end):
-            cols_all.extend(cols * (b - a))
+            if b - a == 1:
+                single.extend(cols)
+                continue
+            if single:
+                pieces.append(np.array(single, dtype=np.int64))
+                single = []
+            pieces.append(np.tile(np.array(cols, dtype=np.int64), b - a))
+        if single or not pieces:
+            pieces.append(np.array(single, dtype=np.int64))
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        X = sp.csr_matrix((vals, np.array(cols_all, dtype=np.int64), indptr), shape=(n, d))
+        X = sp.csr_matrix((vals, np.concatenate(pieces), indptr), shape=(n, d))
     else:
         X = np.full((n, d), np.nan)
         offset = 0
