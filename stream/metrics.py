@@ -25,11 +25,9 @@ the same names prefixed ``window_``.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
-from stream.batch import split_rows
 from stream.kernels import metric_counts
 
 __all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k", "precisions_at_k", "warm_up"]
@@ -168,6 +166,22 @@ def _csr(rows):
     return indptr, indices
 
 
+def _csr_append(csr, ptr, idx):
+    """``csr`` (indptr, indices) followed by the rows ``ptr`` of ``idx`` (``ptr`` may
+    start anywhere in ``idx``)."""
+    old_ptr, old_idx = csr
+    a = ptr[0]
+    return (np.concatenate([old_ptr, old_ptr[-1] + (ptr[1:] - a)]),
+            np.concatenate([old_idx, idx[a:ptr[-1]]]))
+
+
+def _csr_split(csr, k):
+    """The first ``k`` rows of ``csr`` and the rest, each as its own (indptr, indices)."""
+    ptr, idx = csr
+    cut = ptr[k]
+    return (ptr[:k + 1], idx[:cut]), (ptr[k:] - cut, idx[cut:])
+
+
 class MultiLabelMetrics:
     """Cumulative and sliding-window multi-label metrics, updated one record at a time.
 
@@ -210,7 +224,9 @@ class MultiLabelMetrics:
         self._cum_patk = np.zeros(len(self.top_k))
         self._cum_patk_n = np.zeros(len(self.top_k))
         self._win = _Counts()
-        self._win_rows: deque = deque()  # (true_cols, pred_cols) of the records in the window
+        # the label sets of the records in the window, oldest first, as CSR
+        self._win_true = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._win_pred = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
         w = max(self.window_size, 1)
         self._win_ex = np.zeros((w, 5))  # ring of per-record example values
         self._win_patk = np.full((w, len(self.top_k)), np.nan)
@@ -240,11 +256,6 @@ class MultiLabelMetrics:
         self._pending_patk.append(patk)
         if len(self._pending_true) >= 512:
             self._flush()
-
-    def _count(self, trues, preds, n_labels):
-        t_ptr, t_idx = _csr(trues)
-        p_ptr, p_idx = _csr(preds)
-        return metric_counts(t_ptr, t_idx, p_ptr, p_idx, n_labels, backend=self.backend)
 
     def update_many(self, true_indptr, true_indices, pred_indptr, pred_indices, n_labels,
                     patk=None) -> None:
@@ -303,24 +314,23 @@ class MultiLabelMetrics:
             w = self.window_size
             take = min(n, w)
             first = n - take  # only the last w records can still be in the window
-            t_rows = split_rows(t_ptr[first:], t_idx)
-            p_rows = split_rows(p_ptr[first:], p_idx)
             if first:  # records that pass straight through the window: add and revert
                 _, _, _, otp, ofp, ofn = metric_counts(
                     t_ptr[:first + 1], t_idx[:t_ptr[first]], p_ptr[:first + 1],
                     p_idx[:p_ptr[first]], n_labels, backend=self.backend)
                 self._win.add(otp, ofp, ofn, sign=-1)
-            self._win_rows.extend(zip(t_rows, p_rows))
+            self._win_true = _csr_append(self._win_true, t_ptr[first:], t_idx)
+            self._win_pred = _csr_append(self._win_pred, p_ptr[first:], p_idx)
             slots = (self._win_head + np.arange(first, n)) % w
             self._win_ex[slots] = ex[first:]
             self._win_patk[slots] = patk[first:]
             self._win_head = (self._win_head + n) % w
-            excess = len(self._win_rows) - w
-            if excess > 0:
-                old = [self._win_rows.popleft() for _ in range(excess)]
-                _, _, _, otp, ofp, ofn = self._count(
-                    [o[0] for o in old], [o[1] for o in old], self._win.tp.size
-                )
+            excess = self._win_true[0].size - 1 - w
+            if excess > 0:  # the oldest records leave the window
+                (ot_ptr, ot_idx), self._win_true = _csr_split(self._win_true, excess)
+                (op_ptr, op_idx), self._win_pred = _csr_split(self._win_pred, excess)
+                _, _, _, otp, ofp, ofn = metric_counts(ot_ptr, ot_idx, op_ptr, op_idx,
+                                                       self._win.tp.size, backend=self.backend)
                 self._win.add(otp, ofp, ofn, sign=-1)
 
     # -- reading -----------------------------------------------------------------------
@@ -351,9 +361,8 @@ class MultiLabelMetrics:
     def get_window(self) -> dict:
         """The same metrics over the last ``window_size`` records, keys prefixed ``window_``."""
         self._flush()
-        rows = self._win_rows
-        if rows:
-            n = len(rows)
+        n = self._win_true[0].size - 1
+        if n:
             w = self.window_size
             slots = (self._win_head - 1 - np.arange(n)) % w if n < w else slice(None)
             ex, patk = self._win_ex[slots], self._win_patk[slots]
@@ -361,7 +370,7 @@ class MultiLabelMetrics:
             ex_sum, psum, pn = ex.sum(axis=0), np.where(ok, patk, 0).sum(axis=0), ok.sum(axis=0)
         else:
             ex_sum, psum, pn = np.zeros(5), np.zeros(len(self.top_k)), np.zeros(len(self.top_k))
-        return self._assemble(self._win, ex_sum, len(rows), psum, pn, prefix="window_")
+        return self._assemble(self._win, ex_sum, n, psum, pn, prefix="window_")
 
     def __getstate__(self):
         self._flush()
