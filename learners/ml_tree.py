@@ -46,6 +46,11 @@ def _name_rank(name) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
 
 
+def _label_rows(y_ptr, y_idx, a: int, b: int):
+    """Rows ``a .. b-1`` of a CSR label matrix, as their own (indptr, indices)."""
+    return y_ptr[a:b + 1] - y_ptr[a], y_idx[y_ptr[a]:y_ptr[b]]
+
+
 class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
     """Incremental multi-label decision tree (MLHT-style), in numpy arrays and numba.
 
@@ -388,9 +393,19 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         """
         n = len(x_ptr) - 1
         out_leaf = np.zeros(n, dtype=np.int64)
-        if n and (learn or self._counts[K.N_NODES] > 1):  # a lone root routes to itself
-            self._run(x_ptr, x_idx, x_val, y_ptr, y_idx, learn=learn, write=False,
-                      out_leaf=out_leaf)
+        if not n or not (learn or self._counts[K.N_NODES] > 1):  # a lone root routes to itself
+            return out_leaf
+        cut = n
+        if learn and self._mode == K.UNDECIDED:  # decide dense or sparse where learn_one would
+            cut = min(n, max(1, self.PROBE_RECORDS - int(self._counts[K.N_LEARNED])))
+        if cut < n:
+            head = self.route(*csr_row_slice(x_ptr, x_idx, x_val, slice(0, cut)),
+                              *_label_rows(y_ptr, y_idx, 0, cut), learn)
+            tail = self.route(*csr_row_slice(x_ptr, x_idx, x_val, slice(cut, n)),
+                              *_label_rows(y_ptr, y_idx, cut, n), learn)
+            return np.concatenate([head, tail])
+        self._run(x_ptr, x_idx, x_val, y_ptr, y_idx, learn=learn, write=False,
+                  out_leaf=out_leaf)
         return out_leaf
 
     def quiet_records(self) -> int:
@@ -402,8 +417,10 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
         A router may hold back that many records and learn them later in one call:
         every one of them routes to the root either way.
         """
-        if self._counts[K.N_NODES] > 1 or self._mode == K.UNDECIDED:
+        if self._counts[K.N_NODES] > 1:
             return 0
+        if self._mode == K.UNDECIDED:  # no split statistics before the input kind is known
+            return max(0, self.PROBE_RECORDS - int(self._counts[K.N_LEARNED]))
         if not self._stats_on or self._counts[K.N_LEAVES] >= self._leaf_cap:
             return 2**62
         since = int(self._slot_i[K.ST_N, 0] - self._slot_i[K.ST_LAST, 0])
