@@ -43,8 +43,16 @@ class ReplayConfig:
     alerts: AlertConfig | None = None
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and shows a default where it tells something: not
+    for flags, options without a default, or help that already names its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action.default, bool)):
+            return text
+        return text + " (default: %(default)s)"
 
 
 REPLAY_EPILOG = """\
