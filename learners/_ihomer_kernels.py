@@ -80,9 +80,28 @@ def _log(ev_buf, ev_count, row, cluster, code):
 
 
 @njit(cache=True, nogil=True)
+def _segments(class_used, CK, urows, seg):
+    """List the used class rows in ``urows`` (ascending) and as runs in ``seg``; returns
+    ``(n_used, n_seg)``."""
+    n_used = 0
+    n_seg = 0
+    for r in range(CK):
+        if class_used[r]:
+            urows[n_used] = r
+            n_used += 1
+            if n_seg > 0 and seg[n_seg - 1, 1] == r:
+                seg[n_seg - 1, 1] = r + 1
+            else:
+                seg[n_seg, 0] = r
+                seg[n_seg, 1] = r + 1
+                n_seg += 1
+    return n_used, n_seg
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _forward(k0, k1, x_idx, x_val, n_labels, n_virtual, K, center, f_count, f_mean, f_m2,
-             f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind, s, p, act,
-             best_row):
+             f_sumsq, n_total, W, A, b, V, VA, Vb, urows, n_used, seg, n_seg, ind_idx, n_ind,
+             s, p, act, best_row):
     """Binary relevance probabilities ``p`` (one row per rate) and class softmaxes ``act``.
 
     ``ind_idx[:n_ind]`` are the record's active indicator inputs (rows of ``A`` / ``VA``,
@@ -93,28 +112,43 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_virtual, K, center, f_count, f_me
     for k in range(R):
         for l in range(n_labels):
             p[k, l] = b[k, l]
-    for u in range(n_used):
-        r = urows[u]
-        act[r] = Vb[r]
+    # the used class rows as runs of contiguous rows (seg[g] = first, last + 1): the inner
+    # loops run over 1-D views from index 0, which LLVM vectorises (each element's
+    # operations and their order are those of a loop over the rows one by one)
+    for g in range(n_seg):
+        ag = act[seg[g, 0]:seg[g, 1]]
+        bg = Vb[seg[g, 0]:seg[g, 1]]
+        for q in range(ag.size):
+            ag[q] = bg[q]
     for k in range(k0, k1):
         j = x_idx[k]
         sj = _standardise(j, x_val[k], center, f_count, f_mean, f_m2, f_sumsq, n_total)
         s[k - k0] = sj
         if sj != 0.0:
             for kr in range(R):
+                pr = p[kr]
+                wr = W[kr, j]
                 for l in range(n_labels):
-                    p[kr, l] += W[kr, j, l] * sj
-            for u in range(n_used):
-                r = urows[u]
-                act[r] += V[j, r] * sj
+                    pr[l] += wr[l] * sj
+            vj = V[j]
+            for g in range(n_seg):
+                ag = act[seg[g, 0]:seg[g, 1]]
+                vg = vj[seg[g, 0]:seg[g, 1]]
+                for q in range(ag.size):
+                    ag[q] += vg[q] * sj
     for q in range(n_ind):
         a = ind_idx[q]
         for kr in range(R):
+            pr = p[kr]
+            ar = A[kr, a]
             for l in range(n_labels):
-                p[kr, l] += A[kr, a, l]
-        for u in range(n_used):
-            r = urows[u]
-            act[r] += VA[a, r]
+                pr[l] += ar[l]
+        va = VA[a]
+        for g in range(n_seg):
+            ag = act[seg[g, 0]:seg[g, 1]]
+            vg = va[seg[g, 0]:seg[g, 1]]
+            for w in range(ag.size):
+                ag[w] += vg[w]
     for kr in range(R):
         for l in range(n_labels):
             p[kr, l] = _sigmoid(p[kr, l])
@@ -141,7 +175,7 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_virtual, K, center, f_count, f_me
         u = v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def step(
     # records (CSR) and what to do
     x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, C_cap, K, use_ar,
@@ -192,6 +226,7 @@ def step(
     above_i = np.zeros(len(thr_grid) + 1, dtype=np.int64)  # ... of them positive
     act = np.zeros(CK)              # class logits -> probabilities, then gradients
     urows = np.zeros(CK, dtype=np.int64)
+    seg = np.zeros((CK, 2), dtype=np.int64)
     pred_h = np.zeros(n_labels, dtype=np.bool_)
     marg = np.zeros(n_labels)       # label marginals under the cluster softmaxes
     best_row = np.full(NV, -1)
@@ -239,13 +274,10 @@ def step(
                 node_score[leaf, e] = node_score[src, e]
             node_ready[leaf] = True
             src = leaf
-        n_used = 0
-        for r in range(CK):
-            if class_used[r]:
-                urows[n_used] = r
-                n_used += 1
+        n_used, n_seg = _segments(class_used, CK, urows, seg)
         _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, seg, n_seg,
+                 ind_idx, n_ind,
                  s, p, act, best_row)
         # ---- the experts' predictions ------------------------------------------------
         for kr in range(R):
@@ -377,9 +409,11 @@ def step(
             f_m2[j] += delta * (v - f_mean[j])
             f_sumsq[j] += v * v
         _forward(k0, k1, x_idx, x_val, n_labels, NV, K, center, f_count, f_mean,
-                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, ind_idx, n_ind,
+                 f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, seg, n_seg,
+                 ind_idx, n_ind,
                  s, p, act, best_row)
         # ---- label-set classes: find, admit, or map the record's set per cluster --------
+        n_seg_used = n_used
         for c in range(n_clusters):
             rec_hash[c] = 0
             rec_count[c] = 0
@@ -457,6 +491,8 @@ def step(
                             target[v] = r
             if target[v] >= 0:
                 class_count[target[v]] += 1.0
+        if n_used > n_seg_used:  # classes admitted: their rows join the runs
+            n_seg = _segments(class_used, CK, urows, seg)[1]
         # ---- gradients --------------------------------------------------------------
         for kr in range(R):
             for l in range(n_labels):
@@ -474,6 +510,9 @@ def step(
             act[r] = g
             GVb[r] += g * g
             Vb[r] -= lr * g / math.sqrt(GVb[r] + 1e-8)
+        # AdaGrad steps over 1-D views (vectorised by LLVM; the same operations per
+        # weight). A class row whose gradient is 0 is left as it is: its new values are
+        # computed and discarded (a select, which vectorises where a branch does not).
         for k in range(k0, k1):
             sj = s[k - k0]
             if sj == 0.0:
@@ -481,30 +520,56 @@ def step(
             j = x_idx[k]
             for kr in range(R):
                 rate = br_lr[kr]
+                pr = p[kr]
+                wr = W[kr, j]
+                gw = GW[kr, j]
                 for l in range(n_labels):
-                    gr = p[kr, l] * sj + l2 * W[kr, j, l]
-                    GW[kr, j, l] += gr * gr
-                    W[kr, j, l] -= rate * gr / math.sqrt(GW[kr, j, l] + 1e-8)
-            for u in range(n_used):
-                r = urows[u]
-                if act[r] != 0.0:
-                    gr = act[r] * sj + l2 * V[j, r]
-                    GV[j, r] += gr * gr
-                    V[j, r] -= lr * gr / math.sqrt(GV[j, r] + 1e-8)
+                    gr = pr[l] * sj + l2 * wr[l]
+                    gw[l] += gr * gr
+                    wr[l] -= rate * gr / math.sqrt(gw[l] + 1e-8)
+            vj = V[j]
+            gj = GV[j]
+            for g in range(n_seg):
+                ag = act[seg[g, 0]:seg[g, 1]]
+                vg = vj[seg[g, 0]:seg[g, 1]]
+                gg = gj[seg[g, 0]:seg[g, 1]]
+                for q in range(ag.size):
+                    aq = ag[q]
+                    v0 = vg[q]
+                    g0 = gg[q]
+                    gr = aq * sj + l2 * v0
+                    g1 = g0 + gr * gr
+                    v1 = v0 - lr * gr / math.sqrt(g1 + 1e-8)
+                    on = aq != 0.0
+                    gg[q] = g1 if on else g0
+                    vg[q] = v1 if on else v0
         for q in range(n_ind):
             a = ind_idx[q]
             for kr in range(R):
                 rate = br_lr[kr]
+                pr = p[kr]
+                ar = A[kr, a]
+                ga = GA[kr, a]
                 for l in range(n_labels):
-                    gr = p[kr, l] + l2 * A[kr, a, l]
-                    GA[kr, a, l] += gr * gr
-                    A[kr, a, l] -= rate * gr / math.sqrt(GA[kr, a, l] + 1e-8)
-            for u in range(n_used):
-                r = urows[u]
-                if act[r] != 0.0:
-                    gr = act[r] + l2 * VA[a, r]
-                    GVA[a, r] += gr * gr
-                    VA[a, r] -= lr * gr / math.sqrt(GVA[a, r] + 1e-8)
+                    gr = pr[l] + l2 * ar[l]
+                    ga[l] += gr * gr
+                    ar[l] -= rate * gr / math.sqrt(ga[l] + 1e-8)
+            va = VA[a]
+            gva = GVA[a]
+            for g in range(n_seg):
+                ag = act[seg[g, 0]:seg[g, 1]]
+                vg = va[seg[g, 0]:seg[g, 1]]
+                gg = gva[seg[g, 0]:seg[g, 1]]
+                for w in range(ag.size):
+                    aw = ag[w]
+                    v0 = vg[w]
+                    g0 = gg[w]
+                    gr = aw + l2 * v0
+                    g1 = g0 + gr * gr
+                    v1 = v0 - lr * gr / math.sqrt(g1 + 1e-8)
+                    on = aw != 0.0
+                    gg[w] = g1 if on else g0
+                    vg[w] = v1 if on else v0
         # ---- local drift: HDDM-A per cluster, alternates ----------------------------
         if local_drift:
             for c in range(n_clusters):
