@@ -49,24 +49,9 @@ import math
 import numpy as np
 from numba import njit
 
-from learners._logistic_kernels import _standardise
+from learners._logistic_kernels import _f1, _sigmoid, _standardise
 
 HIER = 0  # expert 0; binary relevance at rate k is expert 1 + k; no-change is the last
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _sigmoid(z):
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _f1(n_true, n_pred, inter):
-    if n_true + n_pred == 0:
-        return 1.0
-    return 2.0 * inter / (n_true + n_pred)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -16,6 +16,21 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _sigmoid(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _f1(n_true, n_pred, inter):
+    if n_true + n_pred == 0:
+        return 1.0
+    return 2.0 * inter / (n_true + n_pred)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _standardise(j, v, center, f_count, f_mean, f_m2, f_sumsq, n_total):
     if center:
         c = f_count[j]
@@ -43,12 +58,7 @@ def _scores_row(k0, k1, x_idx, x_val, W, b, n_labels, center, f_count, f_mean, f
             for l in range(n_labels):
                 out[l] += W[j, l] * sj
     for l in range(n_labels):
-        z = out[l]
-        if z >= 0:
-            out[l] = 1.0 / (1.0 + math.exp(-z))
-        else:
-            e = math.exp(z)
-            out[l] = e / (1.0 + e)
+        out[l] = _sigmoid(out[l])
 
 
 @njit(cache=True, nogil=True)
@@ -111,7 +121,7 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
                     n_pred += 1
                     if y[l] > 0.0:
                         inter += 1
-            f1 = 1.0 if n_true + n_pred == 0 else 2.0 * inter / (n_true + n_pred)
+            f1 = _f1(n_true, n_pred, inter)
             thr_score[c] = thr_score[c] * thr_fade + f1
         for l in range(n_labels):
             theta = ofo_a[l] / ofo_b[l] if ofo_b[l] > 0 else 0.5

@@ -53,6 +53,8 @@ import math
 import numpy as np
 from numba import njit
 
+from learners._logistic_kernels import _f1
+
 # rows of node_i
 FEAT, LEFT, RIGHT, PARENT, SLOT, MLEFT = 0, 1, 2, 3, 4, 5
 # rows of slot_i
@@ -482,7 +484,7 @@ def _score_thresholds(score, y_idx, a0, a1, n_labels, thr_grid, thr_score, thr_f
                 n_pred += 1
                 if ybuf[l] > 0.0:
                     inter += 1
-        f1 = 1.0 if n_true + n_pred == 0 else 2.0 * inter / (n_true + n_pred)
+        f1 = _f1(n_true, n_pred, inter)
         thr_score[c] = thr_score[c] * thr_fade + f1
 
 

@@ -45,7 +45,7 @@ import math
 import numpy as np
 from numba import njit
 
-from learners._logistic_kernels import _standardise
+from learners._logistic_kernels import _f1, _sigmoid, _standardise
 
 EV_WARNING, EV_DRIFT, EV_REPLACED, EV_REACTIVATED = 1, 2, 3, 4
 
@@ -62,21 +62,6 @@ HYPER = ("lr", "l2", "thr_fade", "usage_fade", "fast_fade", "slow_fade", "min_re
 #: Rows of the per-(slot, group) ``stats`` array: records learned, faded usage, recent
 #: example-F1, longer-run example-F1, and a memory's home level.
 ST_N, ST_USAGE, ST_FAST, ST_SLOW, ST_REF = range(5)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _sigmoid(z):
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _f1(n_true, n_pred, inter):
-    if n_true + n_pred == 0:
-        return 1.0
-    return 2.0 * inter / (n_true + n_pred)
 
 
 @njit(cache=True, nogil=True, inline="always")

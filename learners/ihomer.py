@@ -11,10 +11,11 @@ import numpy as np
 from river import base
 
 from learners import _ihomer_kernels as K
+from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
 from learners.ml_tree import MultiLabelHoeffdingTree
 from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
-                          split_rows, stack_padded)
+                          split_rows)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
@@ -48,7 +49,7 @@ def _stack_ptr(ptrs) -> np.ndarray:
     return np.concatenate(out)
 
 
-class IHOMER(base.MultiLabelClassifier):
+class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     """Online hierarchy of multi-label classifiers over Jaccard label clusters.
 
     **Label clusters.** Labels are partitioned online by divisive-agglomerative clustering
@@ -748,19 +749,7 @@ class IHOMER(base.MultiLabelClassifier):
             scores.update(dict.fromkeys(self._named, 0.0))
         return labels, scores
 
-    def predict_one(self, x):
-        return self.predict_scores_one(x)[0]
-
-    def predict_proba_one(self, x):
-        scores = self.predict_scores_one(x)[1]
-        return {label: {True: p, False: 1.0 - p} for label, p in scores.items()}
-
     # -- vectorised test-then-train -------------------------------------------------------
-    @property
-    def labels_(self) -> list:
-        """Labels in column order of the batch outputs."""
-        return self._labels.keys
-
     def predict_learn_many(self, batch: Batch):
         """Test-then-train over a batch, record by record, in compiled code.
 
@@ -780,23 +769,14 @@ class IHOMER(base.MultiLabelClassifier):
         x_idx = f_map[x_idx] if x_idx.size else x_idx
         Y = np.asarray(batch.Y, dtype=bool)
         n = Y.shape[0]
-        # each batch label column, with the row where it first appears in the stream
-        first_row = {}
-        l_map = np.full(Y.shape[1], -1, dtype=np.int64)
-        for j, name in enumerate(batch.label_names):
-            col = self._labels.get(name)
-            if col is not None:
-                l_map[j] = col
-        for j in np.flatnonzero(l_map < 0):
-            if Y[:, j].any():  # a label is registered at its first positive occurrence
-                first_row[j] = int(np.argmax(Y[:, j]))
+        arrivals = LabelArrivals(batch.label_names, Y, self._labels)
+        l_map = arrivals.column_map
         preds, scores = [], []
         row = 0
         while row < n:
             # register the labels that first appear on this row, then run to the next
             # row that brings a new label or to the next restructuring point
-            arriving = [j for j, r in first_row.items() if r == row]
-            if arriving:
+            if arrivals.arriving_at(row):
                 # as learn_one does: predict the row with the labels known so far, then
                 # register its new labels, then learn it
                 one = slice(row, row + 1)
@@ -804,11 +784,7 @@ class IHOMER(base.MultiLabelClassifier):
                                            np.zeros(2, np.int64), np.zeros(0, np.int64),
                                            False)
                 before = len(self._labels)
-                by_name = {batch.label_names[j]: j for j in arriving}
-                for name in LabelIndex.arrival_order(list(by_name)):
-                    l_map[by_name[name]] = self._labels.add(name)
-                    del first_row[by_name[name]]
-                    self._named.pop(name, None)
+                arrivals.arrive(row, self._labels, self._named)
                 self._ensure_capacity()
                 self._register_labels(before)
                 y_ptr, y_idx = label_csr(Y[one], l_map)
@@ -820,8 +796,7 @@ class IHOMER(base.MultiLabelClassifier):
                 self._after_learning(y_rows, experts)
                 row += 1
                 continue
-            upcoming = [r for r in first_row.values() if r > row]
-            end = min([n] + upcoming)
+            end = arrivals.next_arrival(row)
             to_restructure = self.restructure_every - self._n % self.restructure_every
             end = min(end, row + to_restructure)
             if self._center is None and self._n < self.PROBE_RECORDS:
@@ -836,21 +811,7 @@ class IHOMER(base.MultiLabelClassifier):
             scores.append(score)
             self._after_learning(y_rows, experts)
             row = end
-        for name in batch.label_names:
-            if name not in self._labels:
-                self._named.setdefault(name)
-        L = len(self._labels)
-        # NaN score: the label was not known yet at that record
-        return (stack_padded(preds, n, L, False, bool),
-                stack_padded(scores, n, L, np.nan, np.float64))
-
-    def learn_many(self, batch: Batch) -> None:
-        """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""
-        self.predict_learn_many(batch)
-
-    def predict_many(self, batch: Batch) -> np.ndarray:
-        """Predict every row with the current model: booleans, columns as :attr:`labels_`."""
-        return self.predict_scores_many(batch)[0]
+        return arrivals.outputs(preds, scores, self._labels, self._named)
 
     def predict_scores_many(self, batch: Batch):
         """Predictions and scores of every row with the current model (no learning)."""

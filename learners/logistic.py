@@ -11,6 +11,7 @@ import numpy as np
 from river import base
 
 from learners import _logistic_kernels as K
+from learners._vectorised import ScoredLearnerMethods
 from stream.batch import Batch, known_feature_rows, rows_as_csr
 from stream.types import FeatureIndex, LabelIndex
 
@@ -25,7 +26,7 @@ def _grow(a: np.ndarray, shape) -> np.ndarray:
     return new
 
 
-class LogisticBinaryRelevance(base.MultiLabelClassifier):
+class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
     """One online logistic regression per label, learned together in arrays.
 
     Features are standardised online (running mean and variance; an absent feature is
@@ -203,18 +204,6 @@ class LogisticBinaryRelevance(base.MultiLabelClassifier):
         on = p > self._thresholds()
         keys = self._labels.keys
         return dict(zip(keys, on.tolist())), dict(zip(keys, p.tolist()))
-
-    def predict_one(self, x):
-        return self.predict_scores_one(x)[0]
-
-    def predict_proba_one(self, x):
-        scores = self.predict_scores_one(x)[1]
-        return {label: {True: p, False: 1.0 - p} for label, p in scores.items()}
-
-    @property
-    def labels_(self) -> list:
-        """Labels in column order of :meth:`predict_proba_many`."""
-        return self._labels.keys
 
     def predict_proba_many(self, batch: Batch) -> np.ndarray:
         """P(label) for each row of ``batch.X``, columns as :attr:`labels_`."""

@@ -16,8 +16,8 @@ import numpy as np
 from river import base
 
 from learners import _ml_tree_kernels as K
-from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
-                          stack_padded)
+from learners._vectorised import LabelArrivals, ScoredLearnerMethods
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["MultiLabelHoeffdingTree"]
@@ -51,7 +51,7 @@ def _label_rows(y_ptr, y_idx, a: int, b: int):
     return y_ptr[a:b + 1] - y_ptr[a], y_idx[y_ptr[a]:y_ptr[b]]
 
 
-class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
+class MultiLabelHoeffdingTree(ScoredLearnerMethods, base.MultiLabelClassifier):
     """Incremental multi-label decision tree (MLHT-style), in numpy arrays and numba.
 
     **Split criterion.** A node's label vector is read as a multivariate Bernoulli: its
@@ -475,19 +475,7 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             scores.update(dict.fromkeys(self._named, 0.0))
         return labels, scores
 
-    def predict_one(self, x):
-        return self.predict_scores_one(x)[0]
-
-    def predict_proba_one(self, x):
-        scores = self.predict_scores_one(x)[1]
-        return {label: {True: p, False: 1.0 - p} for label, p in scores.items()}
-
     # -- vectorised test-then-train -------------------------------------------------------
-    @property
-    def labels_(self) -> list:
-        """Labels in column order of the batch outputs."""
-        return self._labels.keys
-
     def predict_learn_many(self, batch: Batch):
         """Test-then-train over a batch, record by record, in compiled code.
 
@@ -515,34 +503,22 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             x_idx, x_val = x_idx[keep], x_val[keep]
         Y = np.asarray(batch.Y, dtype=bool)
         n = Y.shape[0]
-        l_map = np.full(Y.shape[1], -1, dtype=np.int64)
-        first_row = {}
-        for j, name in enumerate(batch.label_names):
-            col = self._labels.get(name)
-            if col is not None:
-                l_map[j] = col
-            elif Y[:, j].any():  # a label is registered at its first positive row
-                first_row[j] = int(np.argmax(Y[:, j]))
-        arrivals = sorted(set(first_row.values()))
+        arrivals = LabelArrivals(batch.label_names, Y, self._labels)
+        l_map = arrivals.column_map
         preds, scores = [], []
         row = 0
         while row < n:
-            if first_row and row == arrivals[0]:
-                arrivals.pop(0)
+            if arrivals.arriving_at(row):
                 one = slice(row, row + 1)
                 xs = csr_row_slice(x_ptr, x_idx, x_val, one)
                 pred, score = self._run(*xs, np.zeros(2, np.int64), np.zeros(0, np.int64),
                                         learn=False, write=True)
-                by_name = {batch.label_names[j]: j for j, r in first_row.items() if r == row}
-                for name in LabelIndex.arrival_order(list(by_name)):
-                    l_map[by_name[name]] = self._labels.add(name)
-                    del first_row[by_name[name]]
-                    self._named.pop(name, None)
+                arrivals.arrive(row, self._labels, self._named)
                 y_ptr, y_idx = label_csr(Y[one], l_map)
                 self._run(*xs, y_ptr, y_idx, learn=True, write=False)
                 end = row + 1
             else:
-                end = min([n] + arrivals[:1])
+                end = arrivals.next_arrival(row)
                 if self._mode == K.UNDECIDED:
                     end = min(end, row + max(1, self.PROBE_RECORDS
                                              - int(self._counts[K.N_LEARNED])))
@@ -552,21 +528,8 @@ class MultiLabelHoeffdingTree(base.MultiLabelClassifier):
             preds.append(pred)
             scores.append(score)
             row = end
-        for name in batch.label_names:
-            if name not in self._labels:
-                self._named.setdefault(name)
-        L = len(self._labels)
         # NaN score: the label was not known yet at that row
-        return (stack_padded(preds, n, L, False, bool),
-                stack_padded(scores, n, L, np.nan, np.float64))
-
-    def learn_many(self, batch: Batch) -> None:
-        """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""
-        self.predict_learn_many(batch)
-
-    def predict_many(self, batch: Batch) -> np.ndarray:
-        """Predict every row with the current tree: booleans, columns as :attr:`labels_`."""
-        return self.predict_scores_many(batch)[0]
+        return arrivals.outputs(preds, scores, self._labels, self._named)
 
     def predict_scores_many(self, batch: Batch):
         """Predictions and scores of every row with the current tree (no learning)."""

@@ -13,8 +13,8 @@ import numpy as np
 from river import base
 
 from learners import _moe_kernels as K
-from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
-                          stack_padded)
+from learners._vectorised import LabelArrivals, ScoredLearnerMethods
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["MixtureOfExperts"]
@@ -29,7 +29,7 @@ def _grown(a: np.ndarray, shape, fill=0) -> np.ndarray:
     return new
 
 
-class MixtureOfExperts(base.MultiLabelClassifier):
+class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
     """Online mixture of experts with a learned router, for streams that change regime.
 
     **Experts.** A bank of ``n_experts`` specialists, each a binary relevance of online
@@ -643,19 +643,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
             scores.update(dict.fromkeys(self._named, 0.0))
         return labels, scores
 
-    def predict_one(self, x):
-        return self.predict_scores_one(x)[0]
-
-    def predict_proba_one(self, x):
-        scores = self.predict_scores_one(x)[1]
-        return {label: {True: p, False: 1.0 - p} for label, p in scores.items()}
-
     # -- vectorised test-then-train ---------------------------------------------------------
-    @property
-    def labels_(self) -> list:
-        """Labels in column order of the batch outputs."""
-        return self._labels.keys
-
     @staticmethod
     def _rows(batch: Batch, a: int, b: int) -> Batch:
         return Batch(batch.X[a:b], batch.Y[a:b], batch.feature_names, batch.label_names)
@@ -688,20 +676,12 @@ class MixtureOfExperts(base.MultiLabelClassifier):
         x_idx = f_map[x_idx] if x_idx.size else x_idx
         Y = np.asarray(batch.Y, dtype=bool)
         n = Y.shape[0]
-        first_row = {}
-        l_map = np.full(Y.shape[1], -1, dtype=np.int64)
-        for j, name in enumerate(batch.label_names):
-            col = self._labels.get(name)
-            if col is not None:
-                l_map[j] = col
-        for j in np.flatnonzero(l_map < 0):
-            if Y[:, j].any():
-                first_row[j] = int(np.argmax(Y[:, j]))
+        arrivals = LabelArrivals(batch.label_names, Y, self._labels)
+        l_map = arrivals.column_map
         preds, scores = [], []
         row = 0
         while row < n:
-            arriving = [j for j, r in first_row.items() if r == row]
-            if arriving:
+            if arrivals.arriving_at(row):
                 one = slice(row, row + 1)
                 GP, GS = self._gen_many(batch, row, row + 1)
                 self._map_generalist()
@@ -710,11 +690,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
                                         np.zeros(2, np.int64), np.zeros(0, np.int64), False,
                                         gp, gs)
                 before = len(self._labels)
-                by_name = {batch.label_names[j]: j for j in arriving}
-                for name in LabelIndex.arrival_order(list(by_name)):
-                    l_map[by_name[name]] = self._labels.add(name)
-                    del first_row[by_name[name]]
-                    self._named.pop(name, None)
+                arrivals.arrive(row, self._labels, self._named)
                 self._ensure_capacity()
                 self._register_labels(before)
                 self._sync_groups()
@@ -726,8 +702,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
                 self._after_learning(1)
                 row += 1
                 continue
-            upcoming = [r for r in first_row.values() if r > row]
-            end = min([n] + upcoming)
+            end = arrivals.next_arrival(row)
             if self._task:
                 end = min(end, row + self._sync_every - self._n % self._sync_every)
             if self._center is None and self._n < self.PROBE_RECORDS:
@@ -741,20 +716,7 @@ class MixtureOfExperts(base.MultiLabelClassifier):
             scores.append(score)
             self._after_learning(end - row)
             row = end
-        for name in batch.label_names:
-            if name not in self._labels:
-                self._named.setdefault(name)
-        L = len(self._labels)
-        return (stack_padded(preds, n, L, False, bool),
-                stack_padded(scores, n, L, np.nan, np.float64))
-
-    def learn_many(self, batch: Batch) -> None:
-        """Learn a batch, row by row (the same as ``learn_one`` on each row, in order)."""
-        self.predict_learn_many(batch)
-
-    def predict_many(self, batch: Batch) -> np.ndarray:
-        """Predict every row with the current model: booleans, columns as :attr:`labels_`."""
-        return self.predict_scores_many(batch)[0]
+        return arrivals.outputs(preds, scores, self._labels, self._named)
 
     def predict_scores_many(self, batch: Batch):
         """Predictions and scores of every row with the current model (no learning)."""
