@@ -34,17 +34,9 @@ from stream.kernels import (  # noqa: E402
     topk_similar_sparse,
 )
 from stream.kernels._backend import resolve_backend  # noqa: E402
+from _kernel_cases import EDGE_BATCHES  # noqa: E402
 from stream.sparse_cooccurrence import SparseCooccurrence  # noqa: E402
 
-EDGE_BATCHES = {
-    "empty batch": ([0], [], 3),
-    "empty batch, L = 0": ([0], [], 0),
-    "records without labels": ([0, 0, 0], [], 2),
-    "L = 1": ([0, 1, 1, 2], [0, 0], 1),
-    "one label": ([0, 1], [2], 3),
-    "unsorted indices": ([0, 3, 5], [2, 0, 1, 3, 1], 4),
-    "repeated column counts once": ([0, 3], [1, 1, 0], 2),
-}
 
 
 def random_batch(rng, n, L, mean_labels=5.0):

@@ -18,15 +18,7 @@ from stream.kernels import (
 from stream.kernels._backend import argsort_stable, check_csr, segment_ids
 from stream.kernels.metric_counts import _metric_counts_numpy, _metric_counts_xp
 
-EDGE_BATCHES = {
-    "empty batch": ([0], [], 3),
-    "empty batch, L = 0": ([0], [], 0),
-    "records without labels": ([0, 0, 0], [], 2),
-    "L = 1": ([0, 1, 1, 2], [0, 0], 1),
-    "one label": ([0, 1], [2], 3),
-    "unsorted indices": ([0, 3, 5], [2, 0, 1, 3, 1], 4),
-    "repeated column counts once": ([0, 3], [1, 1, 0], 2),
-}
+from _kernel_cases import EDGE_BATCHES
 
 
 def random_batch(rng, n, L, mean_labels=5.0, repeats=True):
