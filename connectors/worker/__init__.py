@@ -2,18 +2,27 @@
 
 * :mod:`~connectors.worker.config` -- :class:`WorkerConfig` (frozen, built at the CLI
   edge) and the command's flags;
+* :mod:`~connectors.worker.loop` -- :class:`Worker`: the run loop (open, poll, hand a
+  batch on, stop requests, close);
+* :mod:`~connectors.worker.partitions` -- the consumer, assignment, rebalancing,
+  committed offsets;
+* :mod:`~connectors.worker.records` -- the record path: messages in; predictions, dead
+  letters, held records and drift events out (no Kafka client inside);
+* :mod:`~connectors.worker.checkpointer` -- cut, wait for the outputs, write, commit;
+* :mod:`~connectors.worker.reporting` and :mod:`~connectors.worker.metrics` -- the
+  summary and the Prometheus ``/metrics`` endpoint;
 * :mod:`~connectors.worker.state` -- :class:`ModelState`: one model and everything
   checkpointed with it (metrics, drift detectors, held records, offsets);
-* :mod:`~connectors.worker.loop` -- :class:`Worker`: the poll loop, dead letters,
-  predictions, checkpoints, group rebalancing;
-* :mod:`~connectors.worker.metrics` -- the Prometheus ``/metrics`` endpoint.
+* :mod:`~connectors.worker.outputs` -- the output process that produces predictions and
+  dead letters.
 
 Signal handlers belong to the command line (:mod:`connectors.cli`): they only call
 :meth:`Worker.request_stop`.
 """
 
 from connectors.worker.config import WorkerConfig, add_worker_arguments
-from connectors.worker.loop import Worker, WorkerError
+from connectors.worker.errors import WorkerError
+from connectors.worker.loop import Worker
 from connectors.worker.state import ModelState, WorkerEvaluator
 
 __all__ = ["ModelState", "Worker", "WorkerConfig", "WorkerError", "WorkerEvaluator",

@@ -1,11 +1,16 @@
-"""A Prometheus ``/metrics`` endpoint for a worker (standard library HTTP server).
+"""A Prometheus ``/metrics`` endpoint for a worker, through ``prometheus-client``.
 
-The worker's main thread publishes a snapshot of its figures about once a second
-(:meth:`~connectors.worker.loop.Worker.publish_metrics`); the server thread only renders
-the latest snapshot, so it never reads state the loop is changing. Served on
+The worker's loop publishes a snapshot of its figures about once a second
+(:meth:`~connectors.worker.reporting.Reporter.publish`); a scrape turns the latest
+snapshot into metric families (:class:`SnapshotCollector`), so the server thread never
+reads state the loop is changing. Beside the worker's own families the registry carries
+what a process running for months needs: ``process_cpu_seconds_total``,
+``process_resident_memory_bytes``, ``process_open_fds`` (and the rest of
+``prometheus_client``'s process and Python collectors), and a histogram of the time one
+poll's messages took to handle (``labelstream_worker_batch_seconds``). Served on
 ``127.0.0.1`` by default: put it behind whatever exposes metrics in your deployment.
 
-Exposed families (all prefixed ``labelstream_worker_``):
+The worker's families (all prefixed ``labelstream_worker_``):
 
 ========================================  ======================================================
 ``messages_total``                        messages handled (records, deliveries, dead letters)
@@ -23,7 +28,11 @@ Exposed families (all prefixed ``labelstream_worker_``):
 ``checkpoint_age_seconds``                seconds since the last checkpoint this run wrote
 ``checkpoints_total``                     checkpoints written
 ``up``                                    1 while the loop runs
+``batch_seconds``                         histogram: seconds to handle one poll's messages
 ========================================  ======================================================
+
+Who calls it: the worker (:mod:`connectors.worker.loop`) starts and stops the server and
+observes batch times from the loop's thread; the server's threads only read.
 
 Examples
 --------
@@ -31,26 +40,34 @@ Examples
 ...     "dead_letters_total": [({"reason": "invalid_json"}, 2)]}}))
 # HELP labelstream_worker_messages_total Messages handled (records, label deliveries, dead letters).
 # TYPE labelstream_worker_messages_total counter
-labelstream_worker_messages_total 3
+labelstream_worker_messages_total 3.0
 # HELP labelstream_worker_dead_letters_total Dead letters by reason.
 # TYPE labelstream_worker_dead_letters_total counter
-labelstream_worker_dead_letters_total{reason="invalid_json"} 2
+labelstream_worker_dead_letters_total{reason="invalid_json"} 2.0
 <BLANKLINE>
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import ThreadingMixIn
+from typing import Callable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-__all__ = ["MetricsServer", "render", "FAMILIES"]
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+__all__ = ["FAMILIES", "MetricsServer", "SnapshotCollector", "render"]
 
 log = logging.getLogger(__name__)
 
 PREFIX = "labelstream_worker_"
-#: name -> (type, help)
+#: name -> (type, help), in the order they are exposed
 FAMILIES = {
     "messages_total": ("counter", "Messages handled (records, label deliveries, dead letters)."),
     "records_total": ("counter", "Records predicted."),
@@ -67,90 +84,118 @@ FAMILIES = {
     "checkpoints_total": ("counter", "Checkpoints written."),
     "up": ("gauge", "1 while the worker loop runs."),
 }
+#: Bucket bounds (seconds) of the batch handling histogram: a poll of up to a few
+#: thousand records takes from about a millisecond to seconds.
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                 10.0, 30.0)
 
 
-def _escape(value) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class SnapshotCollector:
+    """A ``prometheus_client`` collector over the latest published snapshot.
+
+    ``source()`` returns ``{"counters": {family: value}, "labelled": {family: [(labels,
+    value), ...]}}``; families are those of :data:`FAMILIES`, exposed in that order.
+    """
+
+    def __init__(self, source: Callable[[], dict]):
+        self.source = source
+
+    def collect(self):
+        snapshot = self.source()
+        plain = snapshot.get("counters", {})
+        labelled = snapshot.get("labelled", {})
+        for family, (kind, text) in FAMILIES.items():
+            if family not in plain and family not in labelled:
+                continue
+            rows = labelled.get(family, ())
+            names = sorted({k for labels, _ in rows for k in labels})
+            make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            metric = make(PREFIX + family, text, labels=names)
+            if family in plain:
+                metric.add_metric([], _value(plain[family]))
+            for labels, value in rows:
+                metric.add_metric([str(labels.get(k, "")) for k in names], _value(value))
+            yield metric
 
 
-def _number(value) -> str:
-    if value is None:
-        return "NaN"
-    value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+def _value(value) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def render(snapshot: dict) -> str:
-    """Prometheus text exposition (format 0.0.4) of a published snapshot.
-
-    ``snapshot["counters"]``: ``{family: value}``; ``snapshot["labelled"]``:
-    ``{family: [(labels dict, value), ...]}``.
-    """
-    lines = []
-    plain = snapshot.get("counters", {})
-    labelled = snapshot.get("labelled", {})
-    for family, (kind, text) in FAMILIES.items():
-        if family not in plain and family not in labelled:
-            continue
-        name = PREFIX + family
-        lines.append(f"# HELP {name} {text}")
-        lines.append(f"# TYPE {name} {kind}")
-        if family in plain:
-            lines.append(f"{name} {_number(plain[family])}")
-        for labels, value in labelled.get(family, ()):
-            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            lines.append(f"{name}{{{inner}}} {_number(value)}")
-    return "\n".join(lines) + "\n"
+    """Prometheus text exposition (format 0.0.4) of a published snapshot alone."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: snapshot))
+    return generate_latest(registry).decode("utf-8")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "labelstream"
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
 
-    def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path.split("?", 1)[0] != "/metrics":
-            self.send_error(404, "only /metrics is served here")
-            return
-        body = render(self.server.source()).encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
+class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
         log.debug("metrics %s - %s", self.address_string(), format % args)
 
 
 class MetricsServer:
-    """Serve ``worker.published_metrics`` on ``http://host:port/metrics`` from a daemon thread.
+    """Serve a worker's snapshot and process figures on ``http://host:port/metrics``.
 
     Parameters
     ----------
-    worker
-        Anything with a ``published_metrics`` attribute (a snapshot dict).
+    source
+        Returns the latest published snapshot (see :class:`SnapshotCollector`).
     host, port
         Where to listen (port 0: any free port; :attr:`port` tells which).
+
+    Attributes
+    ----------
+    registry : prometheus_client.CollectorRegistry
+        This server's own registry (not the library's global one).
+    batch_seconds : prometheus_client.Histogram
+        Seconds to handle one poll's messages (:meth:`observe_batch`).
     """
 
-    def __init__(self, worker, host: str = "127.0.0.1", port: int = 0):
-        self.worker = worker
+    def __init__(self, source: Callable[[], dict], host: str = "127.0.0.1", port: int = 0):
         self.host = host
         self.requested_port = port
-        self._server: ThreadingHTTPServer | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(source))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.batch_seconds = Histogram(
+            PREFIX + "batch_seconds", "Seconds to handle one poll's messages (decode, "
+            "predict, score, learn, hand to the outputs).", buckets=BATCH_BUCKETS,
+            registry=self.registry)
+        self._server = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int | None:
         return None if self._server is None else self._server.server_address[1]
 
+    def observe_batch(self, seconds: float) -> None:
+        """Count one poll's handling time in the histogram."""
+        self.batch_seconds.observe(seconds)
+
+    def _app(self, environ, start_response):
+        if environ.get("PATH_INFO", "/") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"only /metrics is served here\n"]
+        accept = environ.get("HTTP_ACCEPT", "")
+        if "openmetrics" in accept:
+            encoder, content_type = choose_encoder(accept)
+        else:  # the classic text format, as Prometheus 2 and promtool read it
+            encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+        body = encoder(self.registry)
+        start_response("200 OK", [("Content-Type", content_type),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
     def start(self) -> MetricsServer:
-        server = ThreadingHTTPServer((self.host, self.requested_port), _Handler)
-        server.daemon_threads = True
-        server.source = lambda: self.worker.published_metrics
+        server = make_server(self.host, self.requested_port, self._app,
+                             server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={
             "poll_interval": 0.2}, name="labelstream-metrics", daemon=True)

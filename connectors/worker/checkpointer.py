@@ -1,0 +1,264 @@
+"""Checkpoints of a worker's models: cut, wait for the outputs, write, then commit.
+
+:class:`Checkpointer` owns the checkpoint store, the lock on a single-model checkpoint,
+the background writer thread and the one checkpoint in flight. A checkpoint goes in
+this order, always:
+
+1. **cut** (loop thread): each state with unsaved work is pickled -- the consistent cut
+   -- and the output sink is asked to have everything produced so far acknowledged;
+2. **write** (writer thread, or the caller's with ``wait=True``): once the outputs are
+   acknowledged, each snapshot is written atomically (temp file, fsync, rename; see
+   :class:`~connectors.checkpoint.CheckpointStore`);
+3. **commit** (loop thread, the next time it looks): the offsets the cut covered are
+   handed to ``commit`` (the partition owner commits them to the group).
+
+A crash before 2 leaves the previous checkpoint; outputs are never covered by a
+checkpoint before they are acknowledged; a commit never runs ahead of its snapshot.
+
+Who calls it: the worker (:mod:`connectors.worker.loop`) -- from the loop's thread, and
+from the rebalance listener on kafka-python's IO thread while the loop waits in
+``poll`` (there with ``wait=True`` and the commit left to the listener). It holds no
+Kafka client; :func:`load_state` opens a model from its checkpoint or anew.
+
+Examples
+--------
+>>> from learners.registry import make_learner
+>>> from connectors.worker.state import ModelState
+>>> state = ModelState.new("demo", "br", make_learner("br"), detector="none", label_drift=())
+>>> committed = []
+>>> cp = Checkpointer(None, topic="demo", commit=committed.append)
+>>> cp.loop_thread = threading.current_thread()
+>>> cp.checkpoint("requested", [state], {"demo-0": 5})
+>>> cp.n_checkpoints, committed
+(1, [{'demo-0': 5}])
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+from connectors.worker.errors import WorkerError
+from connectors.worker.logfmt import kv
+from connectors.worker.state import ModelState
+
+__all__ = ["Checkpointer", "FLUSH_TIMEOUT", "load_state"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds allowed for the producer to have every output acknowledged at a checkpoint.
+FLUSH_TIMEOUT = 60.0
+
+
+class _CheckpointJob:
+    """One checkpoint between its cut (states pickled) and its completion."""
+
+    def __init__(self, reason: str, payloads: list, offsets: dict, learned: int, t0: float):
+        self.reason = reason
+        self.payloads = payloads  # [(name, pickled state)]
+        self.offsets = offsets  # to commit once written
+        self.learned = learned
+        self.t0 = t0
+        self.cut_seconds = 0.0
+        self.flush_seconds = 0.0
+        self.n_bytes = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class Checkpointer:
+    """Snapshot, background write, then commit (see the module docstring for the order).
+
+    Parameters
+    ----------
+    store
+        A :class:`~connectors.checkpoint.CheckpointStore`, or ``None`` (nothing is
+        written; checkpoints still cut, flush the outputs and commit).
+    topic
+        The input topic (recorded in each snapshot).
+    outputs
+        The output sink (``request_flush`` / ``wait_flushed``), or ``None``; may be set
+        once it is started.
+    commit
+        Called with a checkpoint's offsets once it is written, on the loop's thread.
+
+    Attributes
+    ----------
+    loop_thread : threading.Thread or None
+        The loop's thread: commits happen there only.
+    n_checkpoints : int
+        Checkpoints completed this run.
+    last_cut : float
+        ``time.monotonic()`` of the last cut (the start, before the first).
+    """
+
+    def __init__(self, store, *, topic: str, outputs=None,
+                 commit: Callable[[dict], Any] | None = None,
+                 flush_timeout: float = FLUSH_TIMEOUT):
+        self.store = store
+        self.topic = topic
+        self.outputs = outputs
+        self.commit = commit
+        self.flush_timeout = flush_timeout
+        self.loop_thread: threading.Thread | None = None
+        self.n_checkpoints = 0
+        self.last_cut = time.monotonic()
+        self._last_done_wall: float | None = None
+        self._inflight: _CheckpointJob | None = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._lock_file = None
+
+    # -- one checkpoint ------------------------------------------------------------------
+    def checkpoint(self, reason: str, states, offsets: dict | None = None, *,
+                   wait: bool = True) -> None:
+        """Cut ``states`` now; write them and commit ``offsets`` (now, or in the
+        background with ``wait=False``; at most one checkpoint is in flight)."""
+        self.finish(block=True)
+        t0 = time.perf_counter()
+        states = list(states)
+        payloads = []
+        for state in states:
+            if state.unsaved or state.saved_at is None:
+                if self.store is not None:
+                    payloads.append((state.name, self.store.dumps(
+                        state.to_checkpoint(self.topic))))
+                state.unsaved = 0
+                state.saved_at = time.time()
+        job = _CheckpointJob(reason, payloads, dict(offsets or {}),
+                             sum(s.evaluator.n_learned for s in states), t0)
+        self.last_cut = time.monotonic()
+        if self.outputs is not None:
+            from connectors.worker.outputs import OutputError
+
+            try:
+                self.outputs.request_flush(self.flush_timeout)
+            except OutputError as err:
+                raise WorkerError(f"outputs not delivered: {err}; no checkpoint "
+                                       "written: a restart resumes from the last one") from None
+        job.cut_seconds = time.perf_counter() - t0
+        self._inflight = job
+        if wait:
+            self._write(job)
+            self.finish(block=True)
+        else:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._writer_loop, daemon=True,
+                                                name="labelstream-checkpoint-writer")
+                self._writer.start()
+            self._jobs.put(job)
+
+    def finish(self, *, block: bool) -> None:
+        """Complete the checkpoint in flight if it is written (or wait for it): raise its
+        error, commit its offsets (on the loop's thread only), log it."""
+        job = self._inflight
+        if job is None or not (block or job.done.is_set()):
+            return
+        job.done.wait()
+        self._inflight = None
+        if job.error is not None:
+            from connectors.checkpoint import CheckpointError
+            from connectors.worker.outputs import OutputError
+
+            if isinstance(job.error, OutputError):
+                raise WorkerError(f"outputs not delivered: {job.error}; no checkpoint "
+                                       "written: a restart resumes from the last one")
+            if isinstance(job.error, (OSError, CheckpointError)):
+                raise WorkerError(f"checkpoint not written: {job.error}")
+            raise job.error
+        if (job.offsets and self.commit is not None
+                and threading.current_thread() is self.loop_thread):
+            self.commit(job.offsets)
+        self.n_checkpoints += 1
+        self._last_done_wall = time.time()
+        log.info(kv("worker.checkpoint", reason=job.reason, saved=len(job.payloads),
+                    bytes=job.n_bytes, learned=job.learned, cut_seconds=job.cut_seconds,
+                    flush_seconds=job.flush_seconds, seconds=time.perf_counter() - job.t0))
+
+    def age(self) -> float | None:
+        """Seconds since the last checkpoint this run completed (``None`` before one)."""
+        if self._last_done_wall is None:
+            return None
+        return time.time() - self._last_done_wall
+
+    def _write(self, job: _CheckpointJob) -> None:
+        """Wait for the outputs the job covers, then write its snapshots (any thread)."""
+        try:
+            if self.outputs is not None:
+                self.outputs.wait_flushed(self.flush_timeout)
+            job.flush_seconds = time.perf_counter() - job.t0
+            for name, payload in job.payloads:
+                job.n_bytes += self.store.write(name, payload)
+        except BaseException as err:  # noqa: BLE001 - handed to the loop's thread
+            job.error = err
+        finally:
+            job.done.set()
+
+    def _writer_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._write(job)
+
+    # -- the store's lock, closing ---------------------------------------------------------
+    def lock(self, name: str) -> None:
+        """Hold checkpoint ``name`` for this process (an flock, released when it dies)."""
+        import fcntl
+
+        path = self.store.directory / f".{name}.lock"
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise WorkerError(f"another worker holds the checkpoint {name!r} in "
+                                   f"{self.store.directory} (lock {path}); give this one "
+                                   "another --checkpoint-dir or --worker-id") from None
+        self._lock_file = fh
+
+    def close(self) -> None:
+        """Let the checkpoint in flight finish (bounded) and stop the writer."""
+        job = self._inflight
+        if job is not None and not job.done.wait(self.flush_timeout + 10):
+            log.warning(kv("worker.checkpoint_abandoned", reason=job.reason))
+        if self._writer is not None:
+            self._jobs.put(None)
+            self._writer.join(timeout=5)
+            self._writer = None
+
+    def unlock(self) -> None:
+        """Release the checkpoint's lock (the worker's very last step)."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def load_state(store, config, name: str) -> ModelState:
+    """The state of checkpoint ``name`` from ``store``, or a new one when there is none.
+
+    Raises :class:`~connectors.checkpoint.CheckpointError` for a checkpoint that fails
+    its integrity check or does not fit ``config`` (another topic or learner).
+    """
+    data = store.load(name) if store is not None else None
+    if data is None:
+        from learners.registry import make_learner
+
+        log.info(kv("worker.model.new", checkpoint=name, learner=config.learner))
+        return ModelState.new(name, config.learner,
+                              make_learner(config.learner, seed=config.seed),
+                              window_size=config.window, detector=config.detector,
+                              label_drift=config.label_drift)
+    try:
+        state = ModelState.from_checkpoint(data, name=name, topic=config.topic,
+                                           learner_name=config.learner)
+    except ValueError as err:
+        from connectors.checkpoint import CheckpointError
+
+        raise CheckpointError(str(err)) from None
+    log.info(kv("worker.model.restored", checkpoint=name, learned=state.evaluator.n_learned,
+                offsets=state.offsets, pending=len(state.pending)))
+    return state
