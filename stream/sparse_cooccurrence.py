@@ -25,6 +25,11 @@ recent past, not of the whole stream; the Jaccard similarity of a dropped pair r
 instead of at most ``prune_below / (C[i, i] + C[j, j])``. ``prune_below=0`` keeps every
 pair that occurred (exact, memory grows with the distinct pairs of the whole stream).
 
+Its buffering, sliding window and fading come from
+:class:`stream._cooccurrence_base._CooccurrenceStream`, shared with the dense store; it
+imports neither :mod:`stream.dense_cooccurrence` nor :mod:`stream.cooccurrence` (which
+picks between the two stores, :func:`stream.cooccurrence.label_cooccurrence`).
+
 All the store's operations are written against an array module (``numpy``, or ``cupy``
 with ``backend="cupy"``: the store then lives on the GPU); the kernels do the heavy parts.
 """
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.cooccurrence import _CooccurrenceStream, _FLUSH_EVERY, csr_matrix
+from stream._cooccurrence_base import _FLUSH_EVERY, _CooccurrenceStream, csr_matrix
 from stream.kernels._backend import segment_ids
 from stream.kernels.cooccurrence import (
     _jaccard_xp,
