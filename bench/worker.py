@@ -6,9 +6,11 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
 * **replay**: `labelstream replay FILE --learner L` (in-process, the same code), its
   records/s (kernels compiled before the clock starts; reading the file is included);
 * **raw consume**: a bare kafka-python consumer reading the topic (no decoding), from its
-  first record to its last, twice: with kafka-python's checksum code as installed (pure
-  Python without the optional ``crc32c`` package) and with labelstream's compiled CRC-32C
-  (:mod:`connectors.kafka.crc32c`, what the worker uses);
+  first record to its last, once per record-batch checksum implementation: kafka-python's
+  as installed (pure Python without the optional ``crc32c`` package), labelstream's
+  compiled CRC-32C (:mod:`connectors.kafka.crc32c`, what the worker uses) and
+  google-crc32c's C function (when it is installed with its C extension); the
+  implementations take turns, run by run, so that they see the same load;
 * **worker**: `labelstream worker --stop-at-end` (in-process) with a predictions topic, a
   dead-letter topic and checkpoints, its records/s from its first prediction to its last
   (a learner with a batch path learns a poll's records together: the clock then starts at
@@ -23,6 +25,7 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
     python bench/worker.py --streams yeast scene --learners br --repeat 5
     python bench/worker.py --copies 1                    # each file once (short: noisy)
     python bench/worker.py --json                        # one JSON object per row
+    python bench/worker.py --streams yeast scene --consume-only   # raw consume rates only
 
 ``--copies K`` (default 10) makes the stream K times the file back to back (a temporary
 ARFF file with the data section repeated; the label layout file copied beside it), used
@@ -248,6 +251,80 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+# -- raw consume, per record-batch checksum implementation -----------------------------------
+def _google_crc32c():
+    """google-crc32c's C function as a ``calc_crc32c``, or None without its C extension."""
+    try:
+        import google_crc32c
+    except ImportError:
+        return None
+    if google_crc32c.implementation != "c":
+        return None
+    value = google_crc32c.value
+
+    def calc_crc32c(memview):  # its C function takes bytes only (read-only, no release)
+        return value(bytes(memview))
+
+    return calc_crc32c
+
+
+def crc_implementations() -> dict:
+    """``{name: calc_crc32c}``: kafka-python's as installed ("pure-Python" without the
+    optional ``crc32c`` package), the worker's (:func:`use_compiled_crc32c`) and
+    google-crc32c's C function when it is installed."""
+    from kafka.record import default_records
+
+    from connectors.kafka.crc32c import use_compiled_crc32c
+
+    as_installed = default_records.calc_crc32c  # kafka-python's own checksum function
+    use_compiled_crc32c()
+    found = {"pure-Python": as_installed, "worker": default_records.calc_crc32c}
+    google = _google_crc32c()
+    if google is not None:
+        found["google-crc32c"] = google
+    return found
+
+
+def raw_consume(broker, topic: str, n: int, checksums: dict, repeat: int) -> dict:
+    """``{name: [records/s per run]}``: the raw consume rate with each checksum function
+    in turn (run by run, so that they share the load), the worker's put back after."""
+    from kafka.record import default_records
+
+    worker_crc = default_records.calc_crc32c
+    rates = {name: [] for name in checksums}
+    try:
+        for _ in range(repeat):
+            for name, fn in checksums.items():
+                default_records.calc_crc32c = fn  # for this measurement only
+                rates[name].append(consume_rate(broker, topic, n))
+    finally:
+        default_records.calc_crc32c = worker_crc
+    return rates
+
+
+def print_consume(consume_by: dict, topics: dict, args, load_start: str) -> None:
+    for stream, rates in consume_by.items():
+        n = topics[stream][2]
+        if args.json:
+            print(json.dumps({"stream": stream, "copies": args.copies, "records": n,
+                              "raw_consume_by_crc_rps": {k: statistics.median(v)
+                                                         for k, v in rates.items()},
+                              "raw_consume_by_crc_runs": rates, "cpus": os.cpu_count(),
+                              "load_average": load()}), flush=True)
+    if args.json:
+        return
+    names = list(next(iter(consume_by.values())))
+    print("| stream | records | " + " | ".join(f"raw consume rec/s, {k} CRC" for k in names)
+          + " |")
+    print("|---|---|" + "---|" * len(names))
+    for stream, rates in consume_by.items():
+        copies = f" x{args.copies}" if args.copies > 1 else ""
+        print(f"| {stream}{copies} | {topics[stream][2]:,} | "
+              + " | ".join(fmt(rates[k]).strip() for k in names) + " |")
+    print(f"\n{os.cpu_count()} CPUs, load average {load_start} at the start, {load()} at "
+          f"the end; medians of {args.repeat} runs [best]; one-partition topics on tansu.")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", nargs="+", default=["yeast"])
@@ -261,23 +338,22 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint-interval", type=float, default=None)
     parser.add_argument("--max-poll-records", type=int, default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--consume-only", action="store_true",
+                        help="measure the raw consume rates only (no replay, no worker)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
     from connectors.kafka.broker import TansuBroker
-    from connectors.kafka.crc32c import use_compiled_crc32c
-    from connectors.worker import WorkerConfig
-    from learners.registry import make_learner
 
-    defaults = WorkerConfig.__dataclass_fields__
-    every = args.checkpoint_every or defaults["checkpoint_every"].default
-    interval = args.checkpoint_interval or defaults["checkpoint_interval"].default
-    max_poll = args.max_poll_records or defaults["max_poll_records"].default
-    from kafka.record import default_records
+    checksums = crc_implementations()
+    if not args.consume_only:
+        from connectors.worker import WorkerConfig
+        from learners.registry import make_learner
 
-    as_installed = default_records.calc_crc32c  # kafka-python's own checksum function
-    use_compiled_crc32c()
-    compiled = default_records.calc_crc32c
+        defaults = WorkerConfig.__dataclass_fields__
+        every = args.checkpoint_every or defaults["checkpoint_every"].default
+        interval = args.checkpoint_interval or defaults["checkpoint_interval"].default
+        max_poll = args.max_poll_records or defaults["max_poll_records"].default
     rows = []
     load_start = load()
     with TansuBroker() as broker, tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
@@ -288,14 +364,14 @@ def main(argv=None) -> int:
             path = replicate(stream_path(stream), args.copies, str(sub))
             topic = f"bench-{Path(path).stem.replace('.', '-')}"
             topics[stream] = (path, topic, publish(broker, path, topic))
-        default_records.calc_crc32c = as_installed  # for this measurement only
-        try:
-            consume_py = {s: [consume_rate(broker, t, n) for _ in range(args.repeat)]
-                          for s, (_, t, n) in topics.items()}
-        finally:
-            default_records.calc_crc32c = compiled
+        consume_by = {s: raw_consume(broker, t, n, checksums, args.repeat)
+                      for s, (_, t, n) in topics.items()}
+        if args.consume_only:
+            print_consume(consume_by, topics, args, load_start)
+            return 0
         for stream, (path, topic, n) in topics.items():
-            consume = [consume_rate(broker, topic, n) for _ in range(args.repeat)]
+            consume = consume_by[stream]["worker"]
+            consume_py = {stream: consume_by[stream]["pure-Python"]}
             for learner in args.learners:
                 model = make_learner(learner)
                 if hasattr(model, "warm_up"):
@@ -318,6 +394,8 @@ def main(argv=None) -> int:
                        "worker_rps": statistics.median(worker),
                        "raw_consume_rps": statistics.median(consume),
                        "raw_consume_pure_python_crc_rps": statistics.median(consume_py[stream]),
+                       "raw_consume_by_crc_rps": {k: statistics.median(v) for k, v in
+                                                  consume_by[stream].items()},
                        "worker_vs_replay": statistics.median(worker) / statistics.median(
                            replay),
                        "worker_cpu_ms_per_1k": med,
