@@ -7,10 +7,9 @@ Starts a throwaway tansu broker, publishes each stream to a one-partition topic 
   records/s (kernels compiled before the clock starts; reading the file is included);
 * **raw consume**: a bare kafka-python consumer reading the topic (no decoding), from its
   first record to its last, once per record-batch checksum implementation: kafka-python's
-  as installed (pure Python without the optional ``crc32c`` package), labelstream's
-  compiled CRC-32C (:mod:`connectors.kafka.crc32c`, what the worker uses) and
-  google-crc32c's C function (when it is installed with its C extension); the
-  implementations take turns, run by run, so that they see the same load;
+  as installed (pure Python without the optional ``crc32c`` package) and the worker's
+  (google-crc32c's C function, installed by :mod:`connectors.kafka.crc32c`); the two take
+  turns, run by run, so that they see the same load;
 * **worker**: `labelstream worker --stop-at-end` (in-process) with a predictions topic, a
   dead-letter topic and checkpoints, its records/s from its first prediction to its last
   (a learner with a batch path learns a poll's records together: the clock then starts at
@@ -252,37 +251,17 @@ def load() -> str:
 
 
 # -- raw consume, per record-batch checksum implementation -----------------------------------
-def _google_crc32c():
-    """google-crc32c's C function as a ``calc_crc32c``, or None without its C extension."""
-    try:
-        import google_crc32c
-    except ImportError:
-        return None
-    if google_crc32c.implementation != "c":
-        return None
-    value = google_crc32c.value
-
-    def calc_crc32c(memview):  # its C function takes bytes only (read-only, no release)
-        return value(bytes(memview))
-
-    return calc_crc32c
-
-
 def crc_implementations() -> dict:
     """``{name: calc_crc32c}``: kafka-python's as installed ("pure-Python" without the
-    optional ``crc32c`` package), the worker's (:func:`use_compiled_crc32c`) and
-    google-crc32c's C function when it is installed."""
+    optional ``crc32c`` package) and the worker's (:func:`use_compiled_crc32c`:
+    google-crc32c's C function)."""
     from kafka.record import default_records
 
     from connectors.kafka.crc32c import use_compiled_crc32c
 
     as_installed = default_records.calc_crc32c  # kafka-python's own checksum function
     use_compiled_crc32c()
-    found = {"pure-Python": as_installed, "worker": default_records.calc_crc32c}
-    google = _google_crc32c()
-    if google is not None:
-        found["google-crc32c"] = google
-    return found
+    return {"pure-Python": as_installed, "worker": default_records.calc_crc32c}
 
 
 def raw_consume(broker, topic: str, n: int, checksums: dict, repeat: int) -> dict:
