@@ -30,7 +30,8 @@ import argparse
 import os
 from dataclasses import dataclass, field, fields
 
-__all__ = ["KafkaSettings", "KafkaSettingsError", "add_kafka_arguments",
+__all__ = ["KafkaSettings", "KafkaSettingsError", "KafkaTopicError", "add_kafka_arguments",
+           "ensure_topics",
            "SECURITY_PROTOCOLS", "SASL_MECHANISMS"]
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -313,3 +314,43 @@ def add_kafka_arguments(parser, *, bootstrap: bool = True) -> None:
     group.add_argument("--allow-plaintext-sasl", action="store_true",
                        help="allow SASL over SASL_PLAINTEXT (credentials unencrypted on the "
                             "network)")
+
+
+class KafkaTopicError(OSError):
+    """A topic could not be listed or created; the message says why."""
+
+
+def ensure_topics(settings: KafkaSettings, topics, partitions: int | None, *,
+                  client_id: str | None = None) -> list[str]:
+    """Create those of ``topics`` that do not exist, with ``partitions`` partitions each.
+
+    Returns the topics that were missing (``partitions=None``: only found, not created;
+    a topic created meanwhile by someone else counts as missing and is fine). Raises
+    :class:`KafkaTopicError` naming the brokers or the topics when the admin calls fail.
+    """
+    import logging
+
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    options = settings.admin_config(**({} if client_id is None else {"client_id": client_id}))
+    try:
+        admin = KafkaAdminClient(**options)
+    except KafkaError as err:
+        raise KafkaTopicError(f"cannot reach the brokers ({settings.describe()}): "
+                              f"{err}") from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        for topic in missing if partitions is not None else ():
+            try:
+                admin.create_topics([NewTopic(topic, partitions, 1)])
+                logging.getLogger(__name__).info("created topic %s with %d partition(s)",
+                                                 topic, partitions)
+            except TopicAlreadyExistsError:
+                pass
+    except KafkaError as err:
+        raise KafkaTopicError(f"topics {list(topics)}: {err}") from None
+    finally:
+        admin.close()
+    return missing

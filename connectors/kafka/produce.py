@@ -120,29 +120,15 @@ def add_produce_arguments(parser) -> None:
 
 
 def _ensure_topic(settings: KafkaSettings, topic: str, partitions: int | None) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from connectors.kafka.client import KafkaTopicError, ensure_topics
 
     try:
-        admin = KafkaAdminClient(**settings.admin_config())
-    except KafkaError as err:
-        raise KafkaProduceError(f"cannot reach the brokers ({settings.describe()}): "
-                                f"{err}") from None
-    try:
-        if topic in set(admin.list_topics()):
-            return
-        if partitions is None:
-            raise KafkaProduceError(f"topic {topic!r} does not exist; pass --partitions N to "
-                                    "create it")
-        try:
-            admin.create_topics([NewTopic(topic, partitions, 1)])
-            log.info("created topic %s with %d partition(s)", topic, partitions)
-        except TopicAlreadyExistsError:
-            pass
-    except KafkaError as err:
-        raise KafkaProduceError(f"topic {topic!r}: {err}") from None
-    finally:
-        admin.close()
+        missing = ensure_topics(settings, [topic], partitions)
+    except KafkaTopicError as err:
+        raise KafkaProduceError(str(err)) from None
+    if missing and partitions is None:
+        raise KafkaProduceError(f"topic {topic!r} does not exist; pass --partitions N to "
+                                "create it")
 
 
 def produce_records(records, producer, topic: str, partitions, *, key: str = "id",

@@ -122,30 +122,15 @@ class PartitionOwner:
             log.info(kv("worker.subscribed", topic=cfg.topic, group=cfg.group))
 
     def _ensure_topics(self, topics, partitions: int) -> None:
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import KafkaError, TopicAlreadyExistsError
+        from connectors.kafka.client import KafkaTopicError, ensure_topics
 
-        settings = self.config.settings
         try:
-            admin = KafkaAdminClient(**settings.admin_config(client_id=self.config.client_id
-                                                             + "-admin"))
-        except KafkaError as err:
-            raise WorkerError(f"cannot reach the brokers ({settings.describe()}): "
-                              f"{err}") from None
-        try:
-            existing = set(admin.list_topics())
-            for topic in topics:
-                if topic in existing:
-                    continue
-                try:
-                    admin.create_topics([NewTopic(topic, partitions, 1)])
-                    log.info(kv("worker.topic.created", topic=topic, partitions=partitions))
-                except TopicAlreadyExistsError:
-                    pass
-        except KafkaError as err:
-            raise WorkerError(f"output topics {topics}: {err}") from None
-        finally:
-            admin.close()
+            created = ensure_topics(self.config.settings, topics, partitions,
+                                    client_id=self.config.client_id + "-admin")
+        except KafkaTopicError as err:
+            raise WorkerError(f"output topics: {err}") from None
+        for topic in created:
+            log.info(kv("worker.topic.created", topic=topic, partitions=partitions))
 
     def _take(self, tps) -> None:
         """Own ``tps``: find (load) their state and seek to its offsets.
