@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from connectors.kafka.client import KafkaSettings, add_kafka_arguments
 from connectors.kafka.codec import encode_record, label_names_header
+from connectors.kafka.compression import add_compression_argument, producer_compression
 
 __all__ = ["ProduceConfig", "KafkaProduceError", "add_produce_arguments", "produce_records",
            "run_produce", "partition_for"]
@@ -61,6 +62,7 @@ class ProduceConfig:
     key: str = "id"
     limit: int | None = None
     partitions: int | None = None
+    compression_type: str = "none"
     json: bool = False
     quiet: bool = False
 
@@ -84,6 +86,7 @@ class ProduceConfig:
             format=args.format, skip_bad=args.skip_bad, shuffle=args.shuffle)
         return cls(source=source, settings=KafkaSettings.from_args(args), topic=args.topic,
                    key=args.key, limit=args.limit, partitions=args.partitions,
+                   compression_type=args.compression_type,
                    json=args.json, quiet=args.quiet)
 
 
@@ -98,6 +101,7 @@ def add_produce_arguments(parser) -> None:
     parser.add_argument("--partitions", type=int, default=None, metavar="N",
                         help="create the topic with N partitions if it does not exist "
                              "(without it, a missing topic is an error)")
+    add_compression_argument(parser, what="the record batches")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="stop after N records")
     group = parser.add_mutually_exclusive_group()
@@ -229,7 +233,9 @@ def run_produce(cfg: ProduceConfig, out=None) -> dict:
 
     use_compiled_crc32c()
     try:
-        producer = KafkaProducer(**cfg.settings.producer_config(allow_auto_create_topics=False))
+        producer = KafkaProducer(**cfg.settings.producer_config(
+            allow_auto_create_topics=False,
+            compression_type=producer_compression(cfg.compression_type)))
     except KafkaError as err:
         raise KafkaProduceError(f"cannot reach the brokers ({cfg.settings.describe()}): "
                                 f"{err}") from None

@@ -357,7 +357,14 @@ class KafkaTopicSource:
             consumer.pause(*pause)
         if resume:
             consumer.resume(*resume)
-        batch = consumer.poll(timeout_ms=int(self.poll_timeout * 1000))
+        from kafka.errors import UnsupportedCodecError
+
+        try:
+            batch = consumer.poll(timeout_ms=int(self.poll_timeout * 1000))
+        except UnsupportedCodecError as err:
+            from connectors.kafka.compression import unsupported_codec_message
+
+            raise KafkaSourceError(unsupported_codec_message(err, self.topic)) from None
         n = 0
         for tp in self._tps:
             if tp.partition not in self.end_offsets:

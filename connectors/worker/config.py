@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from connectors.alerts.config import AlertConfig, add_alert_arguments
 from connectors.kafka.client import KafkaSettings, add_kafka_arguments
+from connectors.kafka.compression import add_compression_argument
 
 __all__ = ["WorkerConfig", "add_worker_arguments", "WORKER_EPILOG", "LABEL_DRIFT"]
 
@@ -55,6 +56,10 @@ class WorkerConfig:
     predictions_topic, dead_letter_topic
         Where predictions and refused messages go (``None``: not published, only
         counted). Created, with the input's partition count, when missing.
+    compression_type
+        The codec of the output record batches: ``"none"``, ``"gzip"``, ``"snappy"``,
+        ``"lz4"`` or ``"zstd"`` (:mod:`connectors.kafka.compression`). The input may use
+        any of them whatever this says.
     checkpoint_dir
         Directory of the checkpoints (``None``: no checkpoints, every start is fresh).
     checkpoint_key_env, checkpoint_key_file
@@ -109,6 +114,7 @@ class WorkerConfig:
     group: str | None = None
     predictions_topic: str | None = None
     dead_letter_topic: str | None = None
+    compression_type: str = "none"
     checkpoint_dir: str | None = None
     checkpoint_key_env: str | None = None
     checkpoint_key_file: str | None = None
@@ -162,6 +168,11 @@ class WorkerConfig:
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ValueError(f"--metrics-port must be 0..65535, got {self.metrics_port}")
         outputs = {self.predictions_topic, self.dead_letter_topic} - {None}
+        from connectors.kafka.compression import CODECS
+
+        if self.compression_type not in CODECS:
+            raise ValueError(f"--compression-type must be one of {', '.join(CODECS)}, got "
+                             f"{self.compression_type!r}")
         if self.topic in outputs:
             raise ValueError("the predictions or dead-letter topic is the input topic")
         if (self.predictions_topic and self.predictions_topic == self.dead_letter_topic):
@@ -217,6 +228,7 @@ class WorkerConfig:
         return cls(
             settings=KafkaSettings.from_args(args), topic=args.topic, group=args.group,
             predictions_topic=args.predictions_topic, dead_letter_topic=args.dead_letter_topic,
+            compression_type=args.compression_type,
             checkpoint_dir=args.checkpoint_dir, checkpoint_key_env=args.checkpoint_key_env,
             checkpoint_key_file=args.checkpoint_key_file,
             checkpoint_every=args.checkpoint_every,
@@ -279,6 +291,7 @@ def add_worker_arguments(parser) -> None:
                         help="publish predictions here (default: not published)")
     parser.add_argument("--dead-letter-topic", default=None, metavar="TOPIC",
                         help="publish refused messages here (default: counted and logged)")
+    add_compression_argument(parser, what="the predictions and dead letters")
     parser.add_argument("--learner", default="ihomer", help="learner name (see the list above)")
     parser.add_argument("--seed", type=int, default=None, help="seed for stochastic learners")
     parser.add_argument("--model-per-partition", action="store_true",

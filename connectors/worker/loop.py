@@ -37,7 +37,7 @@ import time
 
 from connectors.worker.checkpointer import FLUSH_TIMEOUT, Checkpointer, load_state
 from connectors.worker.config import WorkerConfig
-from connectors.worker.errors import WorkerError
+from connectors.worker.errors import UnreadableBatchError, WorkerError
 from connectors.worker.logfmt import kv
 from connectors.worker.partitions import PartitionOwner
 from connectors.worker.records import DLQ_MAX_VALUE_BYTES, RecordPath, warm_up
@@ -108,6 +108,12 @@ class Worker:
             log.info(kv("worker.stopped", reason=self.stop_reason,
                         messages=self._records.counts["messages"],
                         checkpoints=self._checkpoints.n_checkpoints))
+        except UnreadableBatchError:
+            # the poll returned nothing of the batch: every record before it was handled
+            # whole, so keep them (checkpoint and commit up to the batch) and stop
+            self.stop_reason = "unreadable record batch"
+            self.checkpoint("final")
+            raise
         except BaseException:
             self._failed = True
             raise
@@ -137,11 +143,17 @@ class Worker:
         self._records.batched = hasattr(make_learner(cfg.learner, seed=cfg.seed),
                                         "predict_learn_many")
         if cfg.predictions_topic or cfg.dead_letter_topic:
+            from connectors.kafka.compression import CompressionError, producer_compression
             from connectors.worker.outputs import OutputProcess
 
+            try:
+                compression = producer_compression(cfg.compression_type)
+            except CompressionError as err:
+                raise WorkerError(str(err)) from None
             # started first: the child's imports overlap the warm-up below
             self._outputs = OutputProcess(cfg.settings, learner=cfg.learner, producer_options={
                 "client_id": cfg.client_id + "-out", "allow_auto_create_topics": False,
+                "compression_type": compression,
                 "max_request_size": max(1_048_576, DLQ_MAX_VALUE_BYTES * 2),
                 "delivery_timeout_ms": int(FLUSH_TIMEOUT * 1000) - 5000}).start()
             self._records.outputs = self._checkpoints.outputs = self._outputs

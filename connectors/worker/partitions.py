@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from connectors.worker.errors import WorkerError
+from connectors.worker.errors import UnreadableBatchError, WorkerError
 from connectors.worker.logfmt import kv
 from connectors.worker.state import ModelState
 
@@ -160,10 +160,15 @@ class PartitionOwner:
     # -- the loop's calls ------------------------------------------------------------------
     def poll(self, timeout_ms: int) -> dict:
         """One ``consumer.poll``; a rebalance listener's error is raised here."""
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError, UnsupportedCodecError
 
         try:
             batch = self.consumer.poll(timeout_ms=timeout_ms)
+        except UnsupportedCodecError as err:
+            from connectors.kafka.compression import unsupported_codec_message
+
+            raise UnreadableBatchError(unsupported_codec_message(
+                err, self.config.topic, self.positions())) from None
         except KafkaError:
             if self.listener_error is not None:
                 raise self.listener_error from None
@@ -173,6 +178,11 @@ class PartitionOwner:
         if self._recheck:
             self._apply_committed_offsets()
         return batch
+
+    def positions(self) -> dict:
+        """Partition -> the consumer's next offset, for the partitions assigned now."""
+        consumer = self.consumer
+        return {tp.partition: consumer.position(tp) for tp in consumer.assignment()}
 
     def _apply_committed_offsets(self) -> None:
         """Group with one model: start a partition at the larger of our offset and the
