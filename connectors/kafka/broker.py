@@ -41,7 +41,7 @@ import time
 import weakref
 from pathlib import Path
 
-__all__ = ["TansuBroker", "BrokerError", "find_tansu"]
+__all__ = ["TansuBroker", "BrokerError", "LocalS3", "find_tansu"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,81 @@ def _stop_all():  # a crashed test session must not leave a broker behind
         broker.stop()
 
 
+class LocalS3:
+    """An S3-compatible object store on a free loopback port (moto's server, in memory), with
+    one bucket: storage for a :class:`TansuBroker` that outlives the broker's process.
+
+    tansu 0.6 as shipped stores either in memory (gone with the process) or in S3; a broker
+    restarted on the same bucket finds its topics, records and committed offsets again, as
+    a Kafka broker restarted on its data directory does. Needs ``moto[server]`` (the
+    ``dev`` extra).
+    """
+
+    def __init__(self, bucket: str = "tansu", *, startup_timeout: float = 30.0):
+        self.bucket = bucket
+        self.startup_timeout = startup_timeout
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._tmp: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        """Environment a tansu process needs to store in this bucket."""
+        return {"AWS_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": "labelstream",
+                "AWS_SECRET_ACCESS_KEY": "labelstream", "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ALLOW_HTTP": "true"}
+
+    def start(self) -> LocalS3:
+        import importlib.util
+        import sys
+        import urllib.request
+
+        if importlib.util.find_spec("moto") is None:
+            raise BrokerError("moto is not installed (pip install 'moto[server]', or pip "
+                              "install -e '.[dev]'); it serves the S3 store a restartable "
+                              "tansu keeps its data in")
+        self._tmp = tempfile.mkdtemp(prefix="labelstream-s3-")
+        self.port = _free_port()
+        log_file = open(Path(self._tmp) / "s3.log", "ab")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=self._tmp)
+        log_file.close()
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"the S3 server exited with status {self._proc.returncode}")
+            try:
+                request = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
+                urllib.request.urlopen(request, timeout=1.0).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BrokerError(f"the S3 server on {self.endpoint} did not answer "
+                                      f"within {self.startup_timeout:.0f} s") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> LocalS3:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class TansuBroker:
     """A tansu broker in a child process; a context manager.
 
@@ -104,6 +179,9 @@ class TansuBroker:
         Seconds to wait for the broker to answer a metadata request.
     stop_timeout
         Seconds between SIGTERM and SIGKILL.
+    s3
+        A started :class:`LocalS3` to store in (``None``: memory). With it the broker can be
+        :meth:`kill`-ed and :meth:`restart`-ed on the same port and finds its data again.
 
     Attributes
     ----------
@@ -113,9 +191,11 @@ class TansuBroker:
         Its stdout and stderr.
     """
 
-    def __init__(self, *, startup_timeout: float = 20.0, stop_timeout: float = 5.0):
+    def __init__(self, *, startup_timeout: float = 20.0, stop_timeout: float = 5.0,
+                 s3: LocalS3 | None = None):
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self.s3 = s3
         self.port: int | None = None
         self.log_path: Path | None = None
         self._proc: subprocess.Popen | None = None
@@ -163,16 +243,37 @@ class TansuBroker:
         self.stop()
         raise error
 
-    def _launch(self, binary: Path) -> None:
-        self.port = _free_port()
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash); its port and storage stay for :meth:`restart`."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> TansuBroker:
+        """Start the broker again on the same port (and, with ``s3``, the same data)."""
+        if self.running:
+            return self
+        self._launch(find_tansu(), port=self.port)
+        return self
+
+    def _launch(self, binary: Path, port: int | None = None) -> None:
+        self.port = _free_port() if port is None else port
         url = f"tcp://127.0.0.1:{self.port}"
         self._log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL",
                             "STORAGE_ENGINE", "SCHEMA_REGISTRY")}
+        storage = "memory://tansu/"
+        if self.s3 is not None:
+            env.update(self.s3.env())
+            storage = f"s3://{self.s3.bucket}/"
         self._proc = subprocess.Popen(
             [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", storage],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, cwd=self._tmp)
         _RUNNING.add(self)
