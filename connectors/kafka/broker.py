@@ -182,6 +182,13 @@ class TansuBroker:
     s3
         A started :class:`LocalS3` to store in (``None``: memory). With it the broker can be
         :meth:`kill`-ed and :meth:`restart`-ed on the same port and finds its data again.
+    advertised_port
+        The port the broker tells clients to connect to (``None``: the one it listens on):
+        for an endpoint in front of it, such as a TLS terminator relaying to :attr:`port`.
+    client_config
+        kafka-python settings of this object's own clients (the start-up probe,
+        :meth:`create_topic`), e.g. ``security_protocol`` and ``ssl_cafile`` when the
+        advertised endpoint speaks TLS.
 
     Attributes
     ----------
@@ -192,10 +199,14 @@ class TansuBroker:
     """
 
     def __init__(self, *, startup_timeout: float = 20.0, stop_timeout: float = 5.0,
-                 s3: LocalS3 | None = None):
+                 s3: LocalS3 | None = None, advertised_port: int | None = None,
+                 client_config: dict | None = None, port: int | None = None):
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.s3 = s3
+        self.advertised_port = advertised_port
+        self.client_config = dict(client_config or {})
+        self._fixed_port = port
         self.port: int | None = None
         self.log_path: Path | None = None
         self._proc: subprocess.Popen | None = None
@@ -204,10 +215,10 @@ class TansuBroker:
 
     @property
     def bootstrap(self) -> str:
-        """``"127.0.0.1:PORT"``, for ``bootstrap_servers``."""
+        """``"127.0.0.1:PORT"`` (the advertised port), for ``bootstrap_servers``."""
         if self.port is None:
             raise BrokerError("the broker is not started")
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port or self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -261,8 +272,10 @@ class TansuBroker:
         return self
 
     def _launch(self, binary: Path, port: int | None = None) -> None:
+        port = self._fixed_port if port is None else port
         self.port = _free_port() if port is None else port
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         self._log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL",
@@ -272,7 +285,7 @@ class TansuBroker:
             env.update(self.s3.env())
             storage = f"s3://{self.s3.bucket}/"
         self._proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", storage],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, cwd=self._tmp)
@@ -293,7 +306,8 @@ class TansuBroker:
 
     def _answers_metadata(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", self.advertised_port or self.port),
+                                          timeout=0.5):
                 pass
         except OSError:
             return False
@@ -301,7 +315,8 @@ class TansuBroker:
 
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000,
-                                     client_id="labelstream-tansu-probe")
+                                     client_id="labelstream-tansu-probe",
+                                     **self.client_config)
         except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
             return False
         try:
@@ -318,7 +333,7 @@ class TansuBroker:
         from kafka.errors import TopicAlreadyExistsError
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap,
-                                 client_id="labelstream-tansu-admin")
+                                 client_id="labelstream-tansu-admin", **self.client_config)
         try:
             admin.create_topics([NewTopic(name, partitions, 1)])
         except TopicAlreadyExistsError:

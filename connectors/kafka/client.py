@@ -225,6 +225,51 @@ class KafkaSettings:
         config.update(overrides)
         return config
 
+    def unreachable(self, err) -> str:
+        """The line for "the clients could not bootstrap": what failed and, over TLS, why.
+
+        kafka-python reports a refused TLS handshake as a bootstrap timeout; this tries one
+        handshake itself with the same CA, client certificate and host-name check and says
+        what the certificate check found, with the option to change.
+        """
+        text = f"cannot reach the brokers ({self.describe()}): {err}"
+        reason = self.tls_diagnosis()
+        return f"{text}; {reason}" if reason else text
+
+    def tls_diagnosis(self, timeout: float = 3.0) -> str | None:
+        """Why a TLS handshake with the first reachable bootstrap server fails (``None``
+        when it succeeds, no server answers, or the protocol is not TLS)."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        import socket
+        import ssl
+
+        try:
+            ctx = ssl.create_default_context(cafile=self.ssl_cafile)
+            if self.ssl_certfile:
+                ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            return f"the TLS files cannot be used ({exc}): check --ssl-cafile/--ssl-certfile"
+        ctx.check_hostname = self.ssl_check_hostname
+        for server in self.bootstrap_servers:
+            host, _, port = server.rpartition(":")
+            host = host.strip("[]")
+            try:
+                with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+                    with ctx.wrap_socket(sock, server_hostname=host):
+                        return None
+            except ssl.SSLCertVerificationError as exc:
+                where = (f"the CA in --ssl-cafile {self.ssl_cafile}" if self.ssl_cafile
+                         else "the system's CA certificates (give --ssl-cafile PEM)")
+                return (f"{server}'s TLS certificate was refused: {exc.verify_message} -- it is "
+                        f"not vouched for by {where}, or does not name {host} "
+                        "(--ssl-no-check-hostname skips the name check)")
+            except ssl.SSLError as exc:
+                return f"the TLS handshake with {server} failed: {exc.reason or exc}"
+            except (OSError, ValueError):
+                continue
+        return None
+
     def describe(self) -> str:
         """One line for logs: brokers, protocol, SASL mechanism and user; no secret."""
         text = f"{','.join(self.bootstrap_servers)} over {self.security_protocol}"
@@ -337,8 +382,7 @@ def ensure_topics(settings: KafkaSettings, topics, partitions: int | None, *,
     try:
         admin = KafkaAdminClient(**options)
     except KafkaError as err:
-        raise KafkaTopicError(f"cannot reach the brokers ({settings.describe()}): "
-                              f"{err}") from None
+        raise KafkaTopicError(settings.unreachable(err)) from None
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]

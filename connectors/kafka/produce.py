@@ -237,8 +237,7 @@ def run_produce(cfg: ProduceConfig, out=None) -> dict:
             allow_auto_create_topics=False,
             compression_type=producer_compression(cfg.compression_type)))
     except KafkaError as err:
-        raise KafkaProduceError(f"cannot reach the brokers ({cfg.settings.describe()}): "
-                                f"{err}") from None
+        raise KafkaProduceError(cfg.settings.unreachable(err)) from None
     bar = ProgressLine(total=total, enabled=False if cfg.quiet else None, label="produce")
     try:
         partitions = producer.partitions_for(cfg.topic)

@@ -246,8 +246,7 @@ class KafkaTopicSource:
         try:
             self._consumer = KafkaConsumer(**config)
         except KafkaError as err:
-            raise KafkaSourceError(f"{self.name}: cannot reach the brokers "
-                                   f"({self.settings.describe()}): {err}") from None
+            raise KafkaSourceError(f"{self.name}: {self.settings.unreachable(err)}") from None
         try:
             partitions = self._consumer.partitions_for_topic(self.topic)
             if not partitions:

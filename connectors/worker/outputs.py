@@ -208,7 +208,7 @@ def _child_main(fd: int) -> None:
     try:
         producer = KafkaProducer(**settings.producer_config(**producer_options))
     except Exception as err:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", f"cannot reach the brokers ({settings.describe()}): {err}"))
+        conn.send(("error", settings.unreachable(err)))
         return
     failures: list = []
     conn.send(("ready",))

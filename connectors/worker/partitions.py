@@ -97,8 +97,7 @@ class PartitionOwner:
         try:
             self.consumer = KafkaConsumer(**consumer_config)
         except KafkaError as err:
-            raise WorkerError(f"cannot reach the brokers ({settings.describe()}): "
-                              f"{err}") from None
+            raise WorkerError(settings.unreachable(err)) from None
         partitions = self.consumer.partitions_for_topic(cfg.topic)
         if not partitions:
             raise WorkerError(f"topic {cfg.topic!r} does not exist on {settings.describe()}")
