@@ -40,6 +40,14 @@ every threshold of the grid on the record (before learning it), (5) updates the 
 statistics and recomputes the forward pass with them (as the binary relevance learner
 does), (6) admits frequent label sets as classes (Misra-Gries candidates), (7) takes one
 AdaGrad step for both models, (8) keeps the record's labels as the previous label set.
+
+Unknown labels (``u_ptr`` / ``u_idx``, each row's unknown columns in CSR; every row empty
+on a clean stream, which then runs exactly as without them): an unknown label counts in
+no expert's or threshold's score (neither predicted nor true), its binary relevance
+weights, indicator weights, bias and AdaGrad sums are left as they were (saved before the
+step, put back after it), and a cluster holding an unknown label learns nothing from the
+record: no label-set count, no class admitted, no powerset gradient, no drift statistic
+(its label set on the record is not known, so it is no class at all).
 """
 
 from __future__ import annotations
@@ -160,10 +168,50 @@ def _forward(k0, k1, x_idx, x_val, n_labels, n_virtual, K, center, f_count, f_me
         u = v
 
 
+@njit(cache=True, nogil=True)
+def _save_unknown(k0, k1, x_idx, ind_idx, n_ind, labs, W, GW, A, GA, b, Gb, keep_w, keep_a,
+                  keep_b):
+    """Copy the binary relevance state of labels ``labs`` that a step on the row touches."""
+    R = W.shape[0]
+    for q in range(labs.size):
+        l = labs[q]
+        for kr in range(R):
+            keep_b[0, kr, q] = b[kr, l]
+            keep_b[1, kr, q] = Gb[kr, l]
+            for k in range(k0, k1):
+                j = x_idx[k]
+                keep_w[0, kr, q, k - k0] = W[kr, j, l]
+                keep_w[1, kr, q, k - k0] = GW[kr, j, l]
+            for t in range(n_ind):
+                a = ind_idx[t]
+                keep_a[0, kr, q, t] = A[kr, a, l]
+                keep_a[1, kr, q, t] = GA[kr, a, l]
+
+
+@njit(cache=True, nogil=True)
+def _restore_unknown(k0, k1, x_idx, ind_idx, n_ind, labs, W, GW, A, GA, b, Gb, keep_w,
+                     keep_a, keep_b):
+    """Undo :func:`_save_unknown` (reverse order: a repeated index gets its first value)."""
+    R = W.shape[0]
+    for q in range(labs.size):
+        l = labs[q]
+        for kr in range(R):
+            b[kr, l] = keep_b[0, kr, q]
+            Gb[kr, l] = keep_b[1, kr, q]
+            for k in range(k1 - 1, k0 - 1, -1):
+                j = x_idx[k]
+                W[kr, j, l] = keep_w[0, kr, q, k - k0]
+                GW[kr, j, l] = keep_w[1, kr, q, k - k0]
+            for t in range(n_ind - 1, -1, -1):
+                a = ind_idx[t]
+                A[kr, a, l] = keep_a[0, kr, q, t]
+                GA[kr, a, l] = keep_a[1, kr, q, t]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def step(
-    # records (CSR) and what to do
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_clusters, C_cap, K, use_ar,
+    # records (CSR) and what to do; u_ptr / u_idx: each row's unknown labels (CSR)
+    x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, n_labels, n_clusters, C_cap, K, use_ar,
     # feature statistics: f_count, f_mean, f_m2, f_sumsq, state[0] = records seen
     center, f_count, f_mean, f_m2, f_sumsq, state,
     # binary relevance at R rates: W (R, D, L), A (R, rows, L) indicators, b (R, L),
@@ -227,6 +275,11 @@ def step(
     M = cand_hash.shape[1]
     ind_idx = np.zeros(H + node_parent.size, dtype=np.int64)
     bucket_on = np.zeros(H, dtype=np.bool_)
+    c_unk = np.zeros(n_clusters, dtype=np.bool_)  # clusters with an unknown label (row)
+    labs = u_idx[0:0]
+    keep_w = np.empty((2, R, 0, 0))
+    keep_a = np.empty((2, R, 0, 0))
+    keep_b = np.empty((2, R, 0))
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
         # indicator inputs: the previous label set's buckets (label l -> l mod H), then
@@ -313,6 +366,18 @@ def step(
         for k in range(y_ptr[i], y_ptr[i + 1]):
             y[y_idx[k]] = True
         n_true = y_ptr[i + 1] - y_ptr[i]
+        u0, u1 = u_ptr[i], u_ptr[i + 1]
+        if u1 > u0:
+            # an unknown label is scored as neither predicted nor true (the no-change
+            # expert's previous set is overwritten at the end of the row anyway)
+            labs = u_idx[u0:u1]
+            for q in range(labs.size):
+                l = labs[q]
+                pred_h[l] = False
+                prev_mask[l] = False
+                for kr in range(R):
+                    p[kr, l] = -1.0
+                c_unk[label_cluster[l]] = True
         n_h = 0
         i_h = 0
         n_nc = 0
@@ -366,7 +431,7 @@ def step(
                 rec_count[label_cluster[y_idx[k]]] += 1
             for c in range(n_clusters):
                 r = best_row[c]
-                has_main[c] = r >= 0
+                has_main[c] = r >= 0 and not c_unk[c]
                 if r >= 0:
                     hit = 0
                     for q in range(class_nlab[r]):
@@ -410,7 +475,7 @@ def step(
         for v in range(NV):
             target[v] = -1
             c = v if v < C_cap else v - C_cap  # the cluster this powerset models
-            if c >= n_clusters or (v >= C_cap and not alt_on[c]):
+            if c >= n_clusters or (v >= C_cap and not alt_on[c]) or c_unk[c]:
                 continue
             free = -1
             for r in range(v * K, v * K + K):
@@ -479,6 +544,12 @@ def step(
         if n_used > n_seg_used:  # classes admitted: their rows join the runs
             n_seg = _segments(class_used, CK, urows, seg)[1]
         # ---- gradients --------------------------------------------------------------
+        if u1 > u0:
+            keep_w = np.empty((2, R, labs.size, k1 - k0))
+            keep_a = np.empty((2, R, labs.size, n_ind))
+            keep_b = np.empty((2, R, labs.size))
+            _save_unknown(k0, k1, x_idx, ind_idx, n_ind, labs, W, GW, A, GA, b, Gb, keep_w,
+                          keep_a, keep_b)
         for kr in range(R):
             for l in range(n_labels):
                 g = p[kr, l] - (1.0 if y[l] else 0.0)
@@ -555,6 +626,11 @@ def step(
                     on = aw != 0.0
                     gg[w] = g1 if on else g0
                     vg[w] = v1 if on else v0
+        if u1 > u0:
+            _restore_unknown(k0, k1, x_idx, ind_idx, n_ind, labs, W, GW, A, GA, b, Gb,
+                             keep_w, keep_a, keep_b)
+            for q in range(labs.size):
+                c_unk[label_cluster[labs[q]]] = False
         # ---- local drift: HDDM-A per cluster, alternates ----------------------------
         if local_drift:
             for c in range(n_clusters):

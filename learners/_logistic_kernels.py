@@ -77,9 +77,34 @@ def predict_batch(x_ptr, x_idx, x_val, W, b, n_labels, center, f_count, f_mean, 
 
 
 @njit(cache=True, nogil=True)
+def save_label_columns(k0, k1, x_idx, labs, W, G, keep):
+    """Copy ``W[j, l]`` and ``G[j, l]`` for the row's features ``j`` and labels ``labs``
+    into ``keep`` (``(2, len(labs), k1 - k0)``), so that :func:`restore_label_columns`
+    can undo an update of those labels (unknown labels learn nothing)."""
+    for q in range(labs.size):
+        l = labs[q]
+        for k in range(k0, k1):
+            j = x_idx[k]
+            keep[0, q, k - k0] = W[j, l]
+            keep[1, q, k - k0] = G[j, l]
+
+
+@njit(cache=True, nogil=True)
+def restore_label_columns(k0, k1, x_idx, labs, W, G, keep):
+    """Undo :func:`save_label_columns` (in reverse order, so a feature listed twice in
+    the row gets its first saved value back)."""
+    for q in range(labs.size):
+        l = labs[q]
+        for k in range(k1 - 1, k0 - 1, -1):
+            j = x_idx[k]
+            W[j, l] = keep[0, q, k - k0]
+            G[j, l] = keep[1, q, k - k0]
+
+
+@njit(cache=True, nogil=True)
 def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center, f_count,
                 f_mean, f_m2, f_sumsq, n_total, lr, l2, ofo_a, ofo_b, thr_grid, thr_score,
-                thr_fade):
+                thr_fade, u_ptr, u_idx):
     """Update feature statistics, OFO threshold counts and weights, row by row.
 
     Returns the new total record count. ``ofo_a`` / ``ofo_b`` accumulate, per label,
@@ -87,6 +112,11 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
     online F-measure optimisation (Busa-Fekete et al., 2015). ``thr_score[c]`` is the
     faded sum of the example-F1 that global threshold ``thr_grid[c]`` would have scored on
     each record, predicted before the record is learned (so it never sees its own label).
+
+    ``u_ptr`` / ``u_idx`` list each row's unknown labels (CSR, sorted columns; all rows
+    empty on a clean stream, which then runs exactly as without them): an unknown label
+    is left out of the threshold scores (as if neither predicted nor true) and its
+    weights, bias, AdaGrad sums and OFO counts are left as they were.
     """
     n = len(x_ptr) - 1
     width = 1
@@ -95,6 +125,9 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
     s = np.zeros(width)
     p = np.zeros(n_labels)
     y = np.zeros(n_labels)
+    labs = u_idx[0:0]
+    keep = np.empty((2, 0, 0))
+    keep_l = np.empty((4, 0))
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
         n_total += 1
@@ -113,6 +146,19 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
         for k in range(y_ptr[i], y_ptr[i + 1]):
             y[y_idx[k]] = 1.0
         n_true = y_ptr[i + 1] - y_ptr[i]
+        u0, u1 = u_ptr[i], u_ptr[i + 1]
+        if u1 > u0:
+            labs = u_idx[u0:u1]
+            keep = np.empty((2, u1 - u0, k1 - k0))
+            save_label_columns(k0, k1, x_idx, labs, W, G, keep)
+            keep_l = np.empty((4, u1 - u0))
+            for q in range(labs.size):
+                l = labs[q]
+                keep_l[0, q] = b[l]
+                keep_l[1, q] = Gb[l]
+                keep_l[2, q] = ofo_a[l]
+                keep_l[3, q] = ofo_b[l]
+                p[l] = -1.0  # never above a threshold: scored as neither predicted nor true
         for c in range(len(thr_grid)):
             n_pred = 0
             inter = 0
@@ -141,4 +187,12 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
                 grad = p[l] * sj + l2 * W[j, l]
                 G[j, l] += grad * grad
                 W[j, l] -= lr * grad / math.sqrt(G[j, l] + 1e-8)
+        if u1 > u0:
+            restore_label_columns(k0, k1, x_idx, labs, W, G, keep)
+            for q in range(labs.size):
+                l = labs[q]
+                b[l] = keep_l[0, q]
+                Gb[l] = keep_l[1, q]
+                ofo_a[l] = keep_l[2, q]
+                ofo_b[l] = keep_l[3, q]
     return n_total

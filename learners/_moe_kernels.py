@@ -36,6 +36,13 @@ learns (data) or serves (task) again: a recurring regime. Events go to ``ev_buf`
 ``(row, code, slot, group, memory)``: 1 = warning (candidate restarted), 2 = drift
 (``slot`` failing, its copy kept in ``memory``), 3 = ``slot`` replaced from the
 candidate, 4 = memory ``slot`` reactivated.
+
+Unknown labels: ``u_ptr`` / ``u_idx`` list each row's unknown label columns (CSR; every
+row empty on a clean stream, which then runs exactly as without them). An unknown label
+of a learned record is scored as neither predicted nor true by every model, the
+generalist and the mixture (so the router's correctness mask, the gate, the thresholds
+and the drift tests read the known labels only), and the bank's weights, biases and
+AdaGrad sums of that label are put back as they were after the experts' step.
 """
 
 from __future__ import annotations
@@ -432,6 +439,45 @@ def _mix_minus_generalist(i, y, gen_pred, mix_pred, n_true, n_labels):
 
 
 @njit(cache=True, nogil=True)
+def _hide_unknown(i, labs, p, gen_pred, mix_pred, pa):
+    """Score the unknown labels ``labs`` of record ``i`` as neither predicted nor true:
+    no model's probability is above a threshold, no vote is on (the record's outputs are
+    already written)."""
+    for q in range(labs.size):
+        l = labs[q]
+        for m in range(p.shape[0]):
+            p[m, l] = -1.0
+        gen_pred[i, l] = False
+        mix_pred[l] = False
+        pa[l] = False
+
+
+@njit(cache=True, nogil=True)
+def _keep_unknown(k0, k1, x_idx, labs, W, GW, b, Gb, save, keep_w, keep_b):
+    """Save (``save``) or put back the bank's weights, biases and AdaGrad sums of the
+    labels ``labs`` at the row's features, so that an unknown label learns nothing.
+    Put back in reverse order: a feature repeated in the row gets its first value."""
+    M = W.shape[0]
+    for q in range(labs.size):
+        l = labs[q]
+        for m in range(M):
+            if save:
+                keep_b[0, m, q] = b[m, l]
+                keep_b[1, m, q] = Gb[m, l]
+                for k in range(k0, k1):
+                    j = x_idx[k]
+                    keep_w[0, m, q, k - k0] = W[m, j, l]
+                    keep_w[1, m, q, k - k0] = GW[m, j, l]
+            else:
+                b[m, l] = keep_b[0, m, q]
+                Gb[m, l] = keep_b[1, m, q]
+                for k in range(k1 - 1, k0 - 1, -1):
+                    j = x_idx[k]
+                    W[m, j, l] = keep_w[0, m, q, k - k0]
+                    GW[m, j, l] = keep_w[1, m, q, k - k0]
+
+
+@njit(cache=True, nogil=True)
 def _read_labels(i, y_ptr, y_idx, y, n_labels):
     for l in range(n_labels):
         y[l] = False
@@ -652,7 +698,7 @@ def _data_context(ctx, stats, gstat, gen_on, min_records):
 @njit(cache=True, nogil=True)
 def step_data(
     # records (CSR), what to do, hyper-parameters (``hp``, indexed by the H_* constants)
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, center, hp,
+    x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, n_labels, center, hp,
     # feature statistics f = (count, mean, m2, sum of squares); istate = (records learned,
     # router steps, buffer fill, buffer position)
     f, istate,
@@ -695,6 +741,10 @@ def step_data(
     mask = np.zeros(E)
     n_lrn = stats[ST_N]
     min_records = hp[H_MIN_RECORDS]
+    no_pa = np.zeros(n_labels, dtype=np.bool_)  # (task experts' serving predictions)
+    labs = u_idx[0:0]
+    keep_w = np.empty((2, W.shape[0], 0, 0))
+    keep_b = np.empty((2, W.shape[0], 0))
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
         _standardised(k0, k1, x_idx, x_val, center, f[0], f[1], f[2], f[3],
@@ -716,6 +766,13 @@ def step_data(
         if not learn:
             continue
         n_true = _read_labels(i, y_ptr, y_idx, y, n_labels)
+        u0, u1 = u_ptr[i], u_ptr[i + 1]
+        if u1 > u0:
+            labs = u_idx[u0:u1]
+            _hide_unknown(i, labs, p, gen_pred, mix_pred, no_pa)
+            keep_w = np.empty((2, W.shape[0], labs.size, k1 - k0))
+            keep_b = np.empty((2, W.shape[0], labs.size))
+            _keep_unknown(k0, k1, x_idx, labs, W, GW, b, Gb, True, keep_w, keep_b)
         _data_scores(i, y, n_true, p, thr, gen_pred, n_labels, f1)
         if gen_on:
             d = _mix_minus_generalist(i, y, gen_pred, mix_pred, n_true, n_labels)
@@ -726,6 +783,8 @@ def step_data(
         n_routed = _data_learn(k0, k1, x_idx, s, y, n_true, p, z, learnable, trainable,
                                routed, f1, W, GW, b, Gb, all_labs, thr_grid, thr_score,
                                stats, age, gstat, hp)
+        if u1 > u0:
+            _keep_unknown(k0, k1, x_idx, labs, W, GW, b, Gb, False, keep_w, keep_b)
         _data_drift(i, routed, n_routed, f1, all_labs, W, GW, b, Gb, thr_score, stats,
                     learnable, dd, warn_on, alt, age, hp, ev_buf, ev_count)
         _data_context(ctx, stats, gstat, gen_on, min_records)
@@ -967,7 +1026,7 @@ def _task_context(ctx, stats, act_lab, grp_ptr, grp_lab, inv, G):
 @njit(cache=True, nogil=True)
 def step_task(
     # records (CSR), what to do, hyper-parameters
-    x_ptr, x_idx, x_val, y_ptr, y_idx, learn, n_labels, n_groups, center, hp,
+    x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, n_labels, n_groups, center, hp,
     f, istate,
     # expert bank; label l of group label_group[l] is served by slot act_lab[l]; the
     # labels of group g are grp_lab[grp_ptr[g]:grp_ptr[g + 1]]
@@ -1002,6 +1061,9 @@ def step_task(
     inv = np.zeros(G, dtype=np.bool_)
     mask = np.zeros(G)
     seen = np.zeros(S + 1, dtype=np.int64)
+    labs = u_idx[0:0]
+    keep_w = np.empty((2, W.shape[0], 0, 0))
+    keep_b = np.empty((2, W.shape[0], 0))
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
         _standardised(k0, k1, x_idx, x_val, center, f[0], f[1], f[2], f[3],
@@ -1026,6 +1088,13 @@ def step_task(
         if not learn:
             continue
         n_true = _read_labels(i, y_ptr, y_idx, y, n_labels)
+        u0, u1 = u_ptr[i], u_ptr[i + 1]
+        if u1 > u0:
+            labs = u_idx[u0:u1]
+            _hide_unknown(i, labs, p, gen_pred, mix_pred, pa)
+            keep_w = np.empty((2, W.shape[0], labs.size, k1 - k0))
+            keep_b = np.empty((2, W.shape[0], labs.size))
+            _keep_unknown(k0, k1, x_idx, labs, W, GW, b, Gb, True, keep_w, keep_b)
         any_inv = _task_scores(y, p, thr, pa, grp_ptr, grp_lab, G, f1g, f1a, touched, inv,
                                valid)
         if gen_on:
@@ -1036,6 +1105,8 @@ def step_task(
                      buf_ctx, buf_mask, buf_valid, istate)
         _task_learn(k0, k1, x_idx, s, y, p, n_labels, act_lab, act, W, GW, b, Gb, all_labs,
                     grp_ptr, grp_lab, G, thr_grid, thr_score, stats, age, touched, f1g, hp)
+        if u1 > u0:
+            _keep_unknown(k0, k1, x_idx, labs, W, GW, b, Gb, False, keep_w, keep_b)
         _task_drift(i, act, act_lab, inv, touched, f1g, f1a, W, GW, b, Gb, grp_ptr, grp_lab,
                     G, thr_score, stats, dd, warn_on, alt, age, hp, ev_buf, ev_count)
         _task_context(ctx, stats, act_lab, grp_ptr, grp_lab, inv, G)

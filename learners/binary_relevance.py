@@ -46,8 +46,9 @@ class BinaryRelevance(base.Wrapper, base.MultiLabelClassifier):
     """Binary relevance: one clone of a binary classifier per label.
 
     Each label gets its own fresh clone of ``classifier`` the first time the label is named
-    in a ``y`` (as ``True`` or ``False``); from then on it learns from every record, a label
-    absent from ``y`` counting as negative. Labels therefore may appear at any time, and
+    in a ``y`` (as ``True``, ``False`` or ``None``); from then on it learns from every record,
+    a label absent from ``y`` counting as negative, except where ``y[label] is None``
+    (unknown for that record): that label's model skips the record. Labels therefore may appear at any time, and
     features may appear or disappear as the wrapped classifier allows (river's linear
     models and ``StandardScaler`` handle both).
 
@@ -118,7 +119,10 @@ class BinaryRelevance(base.Wrapper, base.MultiLabelClassifier):
             if label not in models:
                 models[label] = self._template.clone()
         for label, model in models.items():
-            model.learn_one(x, bool(y.get(label, False)), **kwargs)
+            on = y.get(label, False)
+            if on is None:  # unknown for this record: its model learns nothing
+                continue
+            model.learn_one(x, bool(on), **kwargs)
 
     def predict_scores_one(self, x: dict, **kwargs) -> tuple[dict, dict]:
         """The prediction and P(label is ``True``) for every known label, in one pass.

@@ -61,7 +61,9 @@ class ClassifierChain(base.Wrapper, base.MultiLabelClassifier):
     A label is predicted ``True`` when that probability is strictly above 0.5. Feature
     names starting with ``"__label__"`` are reserved; labels whose ``str`` coincide (``1``
     and ``"1"``) would share a chain feature. The stored ``order`` argument is never
-    mutated; the chain as built is :attr:`chain`.
+    mutated; the chain as built is :attr:`chain`. A label unknown for a record
+    (``y[label] is None``) is not learned from it; the links after it take the chain's own
+    prediction of it as their input, as they do when predicting.
 
     Examples
     --------
@@ -148,8 +150,12 @@ class ClassifierChain(base.Wrapper, base.MultiLabelClassifier):
         self._extend(y)
         x = dict(x)
         for label, model in self._models.items():
-            on = bool(y.get(label, False))
-            model.learn_one(x, on, **kwargs)
+            on = y.get(label, False)
+            if on is None:  # unknown: not learned; the links below see the chain's guess
+                on = proba_true(model.predict_proba_one(x)) > 0.5
+            else:
+                on = bool(on)
+                model.learn_one(x, on, **kwargs)
             x[self._features[label]] = 1.0 if on else 0.0
 
     def predict_scores_one(self, x: dict, **kwargs) -> tuple[dict, dict]:

@@ -15,10 +15,12 @@ from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
 from learners.ml_tree import MultiLabelHoeffdingTree
 from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
-                          split_rows)
+                          split_rows, unknown_csr)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["IHOMER"]
+
+_NO_LABELS = np.zeros(0, dtype=np.int64)
 
 
 
@@ -111,6 +113,13 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     and variance for dense input, root mean square for sparse input, decided from the
     first 20 records).
 
+    **Unknown labels.** A label mapped to ``None`` in ``y`` is unknown for that record:
+    its binary relevance models are left exactly as they were, it counts in no expert's
+    or threshold's score, and a cluster holding it learns nothing from the record (its
+    label set there is not known, so the powerset has no class to learn). Two statistics
+    still read an unknown label as absent: the label clustering's window of recent label
+    sets and the router tree's label counts (both see positives only).
+
     Parameters
     ----------
     max_classes
@@ -189,7 +198,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     True
     """
 
-    _sparse_labels = True  # labels absent from y are negative
+    _sparse_labels = True  # labels absent from y are negative; None is unknown
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))
     THRESHOLD_FADE = 0.998
     PROBE_RECORDS = 20  # records that decide dense or sparse input scaling
@@ -606,8 +615,10 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             self._probe_features = set()
 
     # -- the kernel call -----------------------------------------------------------------
-    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool):
+    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, u_ptr=None, u_idx=None):
         n = len(x_ptr) - 1
+        if u_ptr is None:
+            u_ptr, u_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
         L = len(self._labels)
         out_pred = np.zeros((n, L), dtype=bool)
         out_score = np.zeros((n, L))
@@ -630,7 +641,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self._indicator_rows()
         center = True if self._center is None else self._center
         f = self._f
-        K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, max(len(self._clusters), 1),
+        K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, max(len(self._clusters), 1),
                self._cluster_capacity, self.max_classes, bool(self.autoregressive), center,
                f[0], f[1], f[2], f[3],
                self._state, self._W, self._GW, self._A, self._GA, self._b, self._Gb,
@@ -725,8 +736,12 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         cols = self._labels.positions(y, grow=False)
         self._ensure_capacity()
         self._register_labels(before)
+        u_ptr = u_idx = None
+        if None in y.values():  # unknown labels: skipped by the updates (see the kernel)
+            u_idx = self._labels.unknown_positions(y)
+            u_ptr = np.array([0, u_idx.size])
         _, _, experts = self._run(np.array([0, idx.size]), idx, val,
-                                  np.array([0, cols.size]), cols, True)
+                                  np.array([0, cols.size]), cols, True, u_ptr, u_idx)
         self._after_learning([cols], experts)
 
     def predict_scores_one(self, x):
@@ -768,6 +783,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         x_ptr, x_idx, x_val = rows_as_csr(batch.X)
         x_idx = f_map[x_idx] if x_idx.size else x_idx
         Y = np.asarray(batch.Y, dtype=bool)
+        U = getattr(batch, "unknown", None)
         n = Y.shape[0]
         arrivals = LabelArrivals(batch.label_names, Y, self._labels)
         l_map = arrivals.column_map
@@ -789,8 +805,9 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                 self._register_labels(before)
                 y_ptr, y_idx = label_csr(Y[one], l_map)
                 y_rows = split_rows(y_ptr, y_idx)
+                u_ptr, u_idx = unknown_csr(None if U is None else U[one], l_map, 1)
                 _, _, experts = self._run(*csr_row_slice(x_ptr, x_idx, x_val, one), y_ptr,
-                                          y_idx, True)
+                                          y_idx, True, u_ptr, u_idx)
                 preds.append(pred)
                 scores.append(score)
                 self._after_learning(y_rows, experts)
@@ -803,10 +820,11 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                 end = min(end, row + self.PROBE_RECORDS - self._n)
             y_ptr, y_idx = label_csr(Y[row:end], l_map)
             y_rows = split_rows(y_ptr, y_idx)
+            u_ptr, u_idx = unknown_csr(None if U is None else U[row:end], l_map, end - row)
             self._ensure_capacity()
             pred, score, experts = self._run(*csr_row_slice(x_ptr, x_idx, x_val,
                                                          slice(row, end)),
-                                             y_ptr, y_idx, True)
+                                             y_ptr, y_idx, True, u_ptr, u_idx)
             preds.append(pred)
             scores.append(score)
             self._after_learning(y_rows, experts)

@@ -47,6 +47,9 @@ class LabelPowerset(base.Wrapper, base.MultiLabelClassifier):
     ``max_sets`` sets are admitted, sets that become frequent later (after a drift) are
     only learnt through their subsets.
 
+    A record with an unknown label (``y[label] is None``) has no known label set, so it
+    is not learnt (its labels still become known).
+
     Parameters
     ----------
     classifier
@@ -180,6 +183,8 @@ class LabelPowerset(base.Wrapper, base.MultiLabelClassifier):
         for label in y:
             if label not in self._labels:
                 self._labels[label] = None
+        if None in y.values():  # an unknown label: the record's label set is not known
+            return
         target = self._target(frozenset(label for label, on in y.items() if on))
         if target is not None:
             self._model.learn_one(x, target, **kwargs)

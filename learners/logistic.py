@@ -12,10 +12,12 @@ from river import base
 
 from learners import _logistic_kernels as K
 from learners._vectorised import ScoredLearnerMethods
-from stream.batch import Batch, known_feature_rows, rows_as_csr
+from stream.batch import Batch, known_feature_rows, rows_as_csr, unknown_csr
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["LogisticBinaryRelevance"]
+
+_NO_LABELS = np.zeros(0, dtype=np.int64)
 
 
 def _grow(a: np.ndarray, shape) -> np.ndarray:
@@ -34,6 +36,8 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
     mean square so that absent stays zero. ``center="auto"`` picks sparse scaling when
     the first ``20`` records fill less than a quarter of the features seen, and keeps
     that choice. Weights learn by AdaGrad on the logistic loss with L2 regularisation.
+    An unknown label (``y[label] is None``) is skipped: its model is left exactly as it
+    was, and it takes no part in the threshold scores of that record.
 
     Labels are decided by a threshold on the predicted probability. The default
     ``threshold="auto"`` keeps, for each candidate threshold of ``THRESHOLD_GRID``, the
@@ -67,7 +71,7 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
     True
     """
 
-    _sparse_labels = True  # absent labels in y are read as negative
+    _sparse_labels = True  # absent labels in y are read as negative; None is unknown
 
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))  # 0.10 .. 0.60
     THRESHOLD_FADE = 0.998
@@ -155,7 +159,9 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
         return np.full(L, float(self.threshold))
 
     # -- learning ----------------------------------------------------------------------
-    def _learn_csr(self, x_ptr, x_idx, x_val, y_ptr, y_idx):
+    def _learn_csr(self, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr=None, u_idx=None):
+        if u_ptr is None:
+            u_ptr, u_idx = np.zeros(len(x_ptr), dtype=np.int64), _NO_LABELS
         self._ensure_capacity()
         center = self._decide_center(np.diff(x_ptr))
         self._n = K.learn_batch(
@@ -163,12 +169,18 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
             len(self._labels), center, self._f_count, self._f_mean, self._f_m2,
             self._f_sumsq, self._n, float(self.learning_rate), float(self.l2),
             self._ofo_a, self._ofo_b, self._thr_grid, self._thr_score, self.THRESHOLD_FADE,
+            u_ptr, u_idx,
         )
 
     def learn_one(self, x, y):
         idx, val = self._encode_x(x, grow=True)
         self._labels.observe(y)
         y_idx = self._labels.positions(y)
+        if None in y.values():  # unknown labels: their models learn nothing from x
+            u_idx = self._labels.unknown_positions(y)
+            self._learn_csr(np.array([0, idx.size]), idx, val, np.array([0, y_idx.size]),
+                            y_idx, np.array([0, u_idx.size]), u_idx)
+            return
         self._learn_csr(np.array([0, idx.size]), idx, val, np.array([0, y_idx.size]), y_idx)
 
     def learn_many(self, batch: Batch) -> None:
@@ -185,7 +197,8 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
         # a row's labels must be sorted columns, as positions() gives for learn_one
         for i in range(Y.shape[0]):
             y_idx[y_ptr[i]:y_ptr[i + 1]].sort()
-        self._learn_csr(x_ptr, x_idx, x_val, y_ptr, y_idx)
+        u_ptr, u_idx = unknown_csr(batch.unknown, l_map, Y.shape[0])
+        self._learn_csr(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx)
 
     # -- prediction --------------------------------------------------------------------
     def _proba_csr(self, x_ptr, x_idx, x_val):

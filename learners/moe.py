@@ -14,7 +14,8 @@ from river import base
 
 from learners import _moe_kernels as K
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
-from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr)
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
+                          unknown_csr)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["MixtureOfExperts"]
@@ -73,6 +74,11 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
     beats every learning expert by ``reactivate_margin`` learns again. Every such event is
     reported by :meth:`pop_events`, with the generalist's own events.
 
+    **Unknown labels.** A label mapped to ``None`` in ``y`` is unknown for that record:
+    the generalist skips it (see :class:`learners.ihomer.IHOMER`), the experts' weights
+    for it are left as they were, and the router's correctness mask, the gate, the
+    thresholds and the drift tests score the record on its known labels only.
+
     Parameters
     ----------
     experts
@@ -128,7 +134,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
     300
     """
 
-    _sparse_labels = True  # labels absent from y are negative
+    _sparse_labels = True  # labels absent from y are negative; None is unknown
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))
     THRESHOLD_FADE = 0.998
     USAGE_FADE = 0.999
@@ -522,8 +528,11 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         return np.array([float(values[k] if k in values else getattr(self, k))
                          for k in K.HYPER])
 
-    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, gen_pred, gen_score):
+    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, gen_pred, gen_score,
+             u_ptr=None, u_idx=None):
         n = len(x_ptr) - 1
+        if u_ptr is None:
+            u_ptr, u_idx = np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         L = len(self._labels)
         out_pred = np.zeros((n, L), dtype=bool)
         out_score = np.zeros((n, L))
@@ -547,12 +556,12 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         tail = (self._dd, self._warn_on, self._alt, self._age, self._ev_buf, self._ev_count,
                 out_pred, out_score, out_choice)
         if not self._task:
-            K.step_data(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, center, self._hyper(),
+            K.step_data(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, center, self._hyper(),
                         self._f, self._istate, self._W, self._GW, self._b, self._Gb, all_labs,
                         self._thr_grid, self._thr_score, self._stats, self._learnable, *gen,
                         *router, *tail)
         else:
-            K.step_task(x_ptr, x_idx, x_val, y_ptr, y_idx, learn, L, len(self._groups),
+            K.step_task(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, len(self._groups),
                         center, self._hyper(), self._f, self._istate, self._W, self._GW,
                         self._b, self._Gb, all_labs, self._label_group, self._grp_ptr,
                         self._grp_lab, self._act_lab, self._thr_grid, self._thr_score,
@@ -616,8 +625,12 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         elif gen_pred.shape[1] < L:  # labels new on this record: the generalist had none
             gen_pred = np.pad(gen_pred, ((0, 0), (0, L - gen_pred.shape[1])))
             gen_score = np.pad(gen_score, ((0, 0), (0, L - gen_score.shape[1])))
+        u_ptr = u_idx = None
+        if None in y.values():  # unknown labels: skipped by the experts and the router
+            u_idx = self._labels.unknown_positions(y)
+            u_ptr = np.array([0, u_idx.size])
         self._run(np.array([0, idx.size]), idx, val, np.array([0, cols.size]), cols, True,
-                  gen_pred, gen_score)
+                  gen_pred, gen_score, u_ptr, u_idx)
         self._after_learning(1)
 
     def predict_scores_one(self, x):
@@ -646,7 +659,11 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
     # -- vectorised test-then-train ---------------------------------------------------------
     @staticmethod
     def _rows(batch: Batch, a: int, b: int) -> Batch:
-        return Batch(batch.X[a:b], batch.Y[a:b], batch.feature_names, batch.label_names)
+        unknown = getattr(batch, "unknown", None)
+        if unknown is not None:
+            unknown = unknown[a:b] if unknown[a:b].any() else None
+        return Batch(batch.X[a:b], batch.Y[a:b], batch.feature_names, batch.label_names,
+                     unknown)
 
     def _gen_many(self, batch: Batch, a: int, b: int):
         if self._gen is None:
@@ -675,6 +692,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         x_ptr, x_idx, x_val = rows_as_csr(batch.X)
         x_idx = f_map[x_idx] if x_idx.size else x_idx
         Y = np.asarray(batch.Y, dtype=bool)
+        U = getattr(batch, "unknown", None)
         n = Y.shape[0]
         arrivals = LabelArrivals(batch.label_names, Y, self._labels)
         l_map = arrivals.column_map
@@ -696,7 +714,9 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
                 self._sync_groups()
                 gp, gs = self._gen_arrays(GP, GS, 1)
                 y_ptr, y_idx = label_csr(Y[one], l_map)
-                self._run(*csr_row_slice(x_ptr, x_idx, x_val, one), y_ptr, y_idx, True, gp, gs)
+                u_ptr, u_idx = unknown_csr(None if U is None else U[one], l_map, 1)
+                self._run(*csr_row_slice(x_ptr, x_idx, x_val, one), y_ptr, y_idx, True, gp, gs,
+                          u_ptr, u_idx)
                 preds.append(pred)
                 scores.append(score)
                 self._after_learning(1)
@@ -710,8 +730,9 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
             GP, GS = self._gen_many(batch, row, end)
             gp, gs = self._gen_arrays(GP, GS, end - row)
             y_ptr, y_idx = label_csr(Y[row:end], l_map)
+            u_ptr, u_idx = unknown_csr(None if U is None else U[row:end], l_map, end - row)
             pred, score = self._run(*csr_row_slice(x_ptr, x_idx, x_val, slice(row, end)),
-                                    y_ptr, y_idx, True, gp, gs)
+                                    y_ptr, y_idx, True, gp, gs, u_ptr, u_idx)
             preds.append(pred)
             scores.append(score)
             self._after_learning(end - row)

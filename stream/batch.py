@@ -2,7 +2,9 @@
 
 Fast learners take batches in ``learn_many`` / ``predict_many``. Features are a dense
 ``numpy`` array (NaN = missing) or a ``scipy.sparse`` CSR matrix (absent = 0); labels are
-a dense boolean matrix whose columns follow ``label_names``.
+a dense boolean matrix whose columns follow ``label_names``. Unknown labels (``y[label] is
+None``, see :mod:`stream.types`) are False in ``Y`` and True in the batch's ``unknown``
+mask, which is ``None`` when no record of the batch has one (the clean path).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import scipy.sparse as sp
 from stream.types import FeatureIndex, LabelIndex, Record
 
 __all__ = ["Batch", "to_batch", "iter_batches", "rows_as_csr", "split_rows", "csr_row_slice",
-           "label_csr", "stack_padded", "known_feature_rows"]
+           "label_csr", "unknown_csr", "stack_padded", "known_feature_rows"]
 
 
 @dataclass
@@ -31,15 +33,39 @@ class Batch:
         ``(n, n_labels)`` boolean array, or None for an unlabelled batch.
     feature_names, label_names
         Column names of ``X`` and ``Y``.
+    unknown
+        ``(n, n_labels)`` boolean mask of the unknown label slots (``Y`` is False there),
+        or None when the batch has none.
     """
 
     X: object
     Y: np.ndarray | None
     feature_names: Sequence[str]
     label_names: Sequence
+    unknown: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0]
+
+    def rows(self, a: int, b: int) -> "Batch":
+        """Rows ``a:b`` as a batch (views where numpy gives them), the unknown mask too.
+
+        Examples
+        --------
+        >>> b = to_batch([({"a": 1.0}, {"u": None}), ({"a": 2.0}, {"u": True})])
+        >>> part = b.rows(1, 2)
+        >>> part.Y.tolist(), part.unknown
+        ([[True]], None)
+        >>> b.rows(0, 1).unknown.tolist()
+        [[True]]
+        """
+        unknown = self.unknown
+        if unknown is not None:
+            unknown = unknown[a:b]
+            if not unknown.any():
+                unknown = None
+        Y = None if self.Y is None else self.Y[a:b]
+        return Batch(self.X[a:b], Y, self.feature_names, self.label_names, unknown)
 
     @property
     def sparse(self) -> bool:
@@ -59,8 +85,14 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     >>> b.X
     array([[ 1., nan],
            [nan,  2.]])
-    >>> b.Y.astype(int).tolist(), list(b.label_names)
-    ([[1, 0], [0, 1]], ['u', 'v'])
+    >>> b.Y.astype(int).tolist(), list(b.label_names), b.unknown
+    ([[1, 0], [0, 1]], ['u', 'v'], None)
+
+    A label mapped to ``None`` is unknown: False in ``Y``, True in ``unknown``.
+
+    >>> b = to_batch([({"a": 1.0}, {"u": True, "v": None}), ({"a": 2.0}, {"v": True})])
+    >>> b.Y.astype(int).tolist(), b.unknown.astype(int).tolist()
+    ([[1, 0], [0, 1]], [[0, 1], [0, 0]])
     """
     features = FeatureIndex() if features is None else features
     labels = LabelIndex() if labels is None else labels
@@ -75,6 +107,7 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     counts: list = []
     label_cols: list = []
     label_counts: list = []
+    unknown_rows: list = []  # (row, columns) of the records with unknown labels
     for x, y in records:
         keys = tuple(x)
         if keys != prev_keys:
@@ -89,6 +122,9 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
         if not y.keys() <= lpos.keys():
             labels.observe(y)
         on = [lpos[label] for label, v in y.items() if v]
+        if None in y.values():
+            unknown_rows.append((len(counts) - 1,
+                                 [lpos[label] for label, v in y.items() if v is None]))
         label_cols.extend(on)
         label_counts.append(len(on))
     n, d, L = len(counts), len(features), len(labels)
@@ -121,7 +157,12 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     Y = np.zeros((n, L), dtype=bool)
     if label_cols:
         Y[np.repeat(np.arange(n), label_counts), label_cols] = True
-    return Batch(X, Y, features.keys, labels.keys)
+    unknown = None
+    if unknown_rows:
+        unknown = np.zeros((n, L), dtype=bool)
+        for row, cols in unknown_rows:
+            unknown[row, cols] = True
+    return Batch(X, Y, features.keys, labels.keys, unknown)
 
 
 def iter_batches(records: Iterable[Record], batch_size: int, **kwargs):
@@ -203,7 +244,8 @@ def label_csr(Y, column_map) -> tuple[np.ndarray, np.ndarray]:
     """Each row's positive labels as sorted learner columns, in CSR (``indptr, indices``).
 
     ``Y`` is a boolean block in batch-label order; ``column_map[j]`` is the learner's
-    column of batch label ``j`` (negative: not registered, left out).
+    column of batch label ``j`` (negative: not registered, left out). The same call on a
+    batch's ``unknown`` mask gives each row's unknown columns (see :func:`unknown_csr`).
 
     Examples
     --------
@@ -220,6 +262,27 @@ def label_csr(Y, column_map) -> tuple[np.ndarray, np.ndarray]:
     indptr = np.zeros(Y.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=Y.shape[0]), out=indptr[1:])
     return indptr, indices
+
+
+def unknown_csr(unknown, column_map, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's unknown labels as sorted learner columns in CSR; empty rows for ``None``.
+
+    ``unknown`` is a block of a batch's ``unknown`` mask (or ``None``: no unknown label,
+    every row empty, at the cost of one small array).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, i = unknown_csr(None, np.array([0, 1]), 2)
+    >>> p.tolist(), i.tolist()
+    ([0, 0, 0], [])
+    >>> p, i = unknown_csr(np.array([[0, 1], [0, 0]], dtype=bool), np.array([1, 0]), 2)
+    >>> p.tolist(), i.tolist()
+    ([0, 1, 1], [0])
+    """
+    if unknown is None:
+        return np.zeros(n_rows + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return label_csr(unknown, column_map)
 
 
 def stack_padded(blocks, n_rows: int, n_cols: int, fill, dtype) -> np.ndarray:

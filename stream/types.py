@@ -5,9 +5,14 @@ A record is a pair ``(x, y)`` in river's style:
 * ``x`` is a ``dict[str, float]`` of features. Sparse sources give only the non-zero
   entries; a dense source with a missing value (``?`` in ARFF) leaves the feature out,
   so *absent means missing* unless the source is sparse.
-* ``y`` is a ``dict[label, bool]``. A label absent from ``y`` is negative. Sources that
-  declare their labels (ARFF, CSV) give every declared label, ``True`` or ``False``;
+* ``y`` is a ``dict[label, bool | None]``. A label absent from ``y`` is negative. Sources
+  that declare their labels (ARFF, CSV) give every declared label, ``True`` or ``False``;
   sources that list positives only (JSONL, LIBSVM) give only the ``True`` ones.
+* ``y[label] is None`` says the label is **unknown** for this record (partial
+  annotation: nobody looked): neither positive nor negative. Learners skip an unknown
+  label in their updates instead of learning it as a negative; :func:`positive_labels`
+  never lists it (``None`` is not positive), :func:`unknown_labels` does. JSONL and Kafka
+  records name them in an ``"unknown": [...]`` list.
 
 :class:`LabelIndex` and :class:`FeatureIndex` give labels and features stable integer
 columns, growing as new ones appear, for the vectorised (batch) form used by fast learners.
@@ -16,14 +21,15 @@ columns, growing as new ones appear, for the vectorised (batch) form used by fas
 from __future__ import annotations
 
 from itertools import repeat
-from typing import Callable, Dict, Hashable, Iterable, Tuple
+from typing import Callable, Dict, Hashable, Iterable, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["Features", "Labels", "Record", "LabelIndex", "FeatureIndex", "positive_labels"]
+__all__ = ["Features", "Labels", "Record", "LabelIndex", "FeatureIndex", "positive_labels",
+           "unknown_labels", "has_unknown", "known_labels"]
 
 Features = Dict[str, float]
-Labels = Dict[Hashable, bool]
+Labels = Dict[Hashable, Optional[bool]]  # None: the label is unknown for this record
 Record = Tuple[Features, Labels]
 
 
@@ -36,6 +42,41 @@ def positive_labels(y: Labels) -> list:
     ['a', 'c']
     """
     return [label for label, on in y.items() if on]
+
+
+def unknown_labels(y: Labels) -> list:
+    """The labels that are unknown (``None``) in ``y``, in the dict's order.
+
+    Examples
+    --------
+    >>> unknown_labels({"a": True, "b": None, "c": False, "d": None})
+    ['b', 'd']
+    >>> unknown_labels({"a": True})
+    []
+    """
+    return [label for label, on in y.items() if on is None]
+
+
+def has_unknown(y: Labels) -> bool:
+    """Whether some label of ``y`` is unknown (``None``); cheap on a clean record.
+
+    Examples
+    --------
+    >>> has_unknown({"a": True, "b": False}), has_unknown({"a": None})
+    (False, True)
+    """
+    return None in y.values()
+
+
+def known_labels(y: Labels) -> dict:
+    """``y`` without its unknown labels (the labels a record does say something about).
+
+    Examples
+    --------
+    >>> known_labels({"a": True, "b": None, "c": False})
+    {'a': True, 'c': False}
+    """
+    return {label: on for label, on in y.items() if on is not None}
 
 
 class _GrowingIndex:
@@ -102,7 +143,10 @@ class LabelIndex(_GrowingIndex):
     """
 
     def positions(self, y: Labels, grow: bool = True) -> np.ndarray:
-        """Sorted columns of the positive labels of ``y`` (adding new labels if ``grow``)."""
+        """Sorted columns of the positive labels of ``y`` (adding new labels if ``grow``).
+
+        Unknown labels (``None``) are not positive: see :meth:`unknown_positions`.
+        """
         cols = []
         for label, on in y.items():
             if on:
@@ -113,9 +157,24 @@ class LabelIndex(_GrowingIndex):
         return np.asarray(cols, dtype=np.int64)
 
     def observe(self, y: Labels) -> None:
-        """Register every label named in ``y``, positive or negative."""
+        """Register every label named in ``y``, positive, negative or unknown."""
         for label in y:
             self.add(label)
+
+    def unknown_positions(self, y: Labels) -> np.ndarray:
+        """Sorted columns of the unknown (``None``) labels of ``y`` that have a column.
+
+        An unknown label without a column is left out: there is no model of it to spare.
+
+        Examples
+        --------
+        >>> index = LabelIndex(["sky", "sea"])
+        >>> index.unknown_positions({"sea": None, "sky": True, "sand": None}).tolist()
+        [1]
+        """
+        pos = self._pos
+        cols = sorted(pos[label] for label, on in y.items() if on is None and label in pos)
+        return np.asarray(cols, dtype=np.int64)
 
     @staticmethod
     def arrival_order(names) -> list:

@@ -8,6 +8,10 @@ A record is an object ``{"features": ..., "labels": [...], "id": ...}``:
   of ``x``, as is a name absent from the object (absent means missing).
 * ``labels``: a list of the positive labels, strings or integers (integers become
   strings); ``y`` is ``{label: True}`` for each.
+* ``unknown``: optional, a list of the labels that are *unknown* for this record
+  (partial annotation), of the same kind as ``labels``: non-empty strings or integers,
+  none named twice and none also among the positives. ``y`` maps each to ``None`` (see
+  :mod:`stream.types`); ``null`` is the same as no list.
 * ``id``: optional, any JSON value; not part of the record, but kept in
   ``reader.last_id``. Other keys are ignored. Blank lines are skipped.
 
@@ -25,11 +29,59 @@ from typing import Any, TextIO
 
 from stream.readers._text import StreamReader
 
-__all__ = ["InvalidRecord", "JSONLReader", "decode_record"]
+__all__ = ["InvalidRecord", "JSONLReader", "decode_record", "decode_unknown"]
 
 
 class InvalidRecord(ValueError):
     """A decoded JSON record that is not a valid ``(x, y)`` record; the message says why."""
+
+
+def decode_unknown(unknown: Any, positives: dict) -> list[str]:
+    """Validate a record's ``"unknown"`` list against its positives; the label names.
+
+    ``positives`` is the record's ``{label: True}`` (labels already made strings). An
+    integer label becomes a string, so ``3`` and ``"3"`` are the same label.
+
+    Raises
+    ------
+    InvalidRecord
+        For a value that is not a list (or ``null``: no unknown label), an entry that is
+        not a non-empty string or an integer, a label named twice, or one that is also
+        positive.
+
+    Examples
+    --------
+    >>> decode_unknown(["sea", 4], {"sky": True})
+    ['sea', '4']
+    >>> decode_unknown(None, {})
+    []
+    >>> decode_unknown(["sky"], {"sky": True})
+    Traceback (most recent call last):
+    ...
+    stream.readers.jsonl.InvalidRecord: label 'sky' is both in 'labels' and in 'unknown'
+    """
+    if unknown is None:
+        return []
+    if not isinstance(unknown, list):
+        raise InvalidRecord(f"'unknown' must be a list of labels, got {type(unknown).__name__}")
+    names: list[str] = []
+    seen: set = set()
+    for label in unknown:
+        if isinstance(label, str):
+            if not label:
+                raise InvalidRecord("an unknown label is the empty string")
+            name = label
+        elif isinstance(label, int) and not isinstance(label, bool):
+            name = str(label)
+        else:
+            raise InvalidRecord(f"unknown label {label!r} is not a string or an integer")
+        if name in seen:
+            raise InvalidRecord(f"label {name!r} is named twice in 'unknown'")
+        if name in positives:
+            raise InvalidRecord(f"label {name!r} is both in 'labels' and in 'unknown'")
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 def _number(name: str, value: Any) -> float:
@@ -64,6 +116,11 @@ def decode_record(obj: Any) -> tuple[dict[str, float], dict[str, bool], Any]:
     Traceback (most recent call last):
     ...
     stream.readers.jsonl.InvalidRecord: feature 'a': True is not a number
+
+    Unknown labels map to ``None``:
+
+    >>> decode_record({"features": {"a": 1}, "labels": ["sky"], "unknown": ["sea"]})
+    ({'a': 1.0}, {'sky': True, 'sea': None}, None)
     """
     if not isinstance(obj, dict):
         raise InvalidRecord(f"a record must be a JSON object, got {type(obj).__name__}")
@@ -96,6 +153,10 @@ def decode_record(obj: Any) -> tuple[dict[str, float], dict[str, bool], Any]:
             y[str(label)] = True
         else:
             raise InvalidRecord(f"label {label!r} is not a string or an integer")
+    unknown = obj.get("unknown")
+    if unknown is not None:
+        for name in decode_unknown(unknown, y):
+            y[name] = None
     return x, y, obj.get("id")
 
 
@@ -121,12 +182,14 @@ class JSONLReader(StreamReader):
     >>> path = os.path.join(tempfile.mkdtemp(), "tiny.jsonl")
     >>> with open(path, "w") as f:
     ...     _ = f.write('{"id": "r1", "features": {"a": 1.5}, "labels": ["sky"]}\\n'
-    ...                 '{"features": [0, 2], "labels": [4, "sea"]}\\n')
+    ...                 '{"features": [0, 2], "labels": [4, "sea"]}\\n'
+    ...                 '{"features": [1], "labels": [], "unknown": ["sky"]}\\n')
     >>> reader = JSONLReader(path)
     >>> for x, y in reader:
     ...     print(x, y, reader.last_id)
     {'a': 1.5} {'sky': True} r1
     {'0': 0.0, '1': 2.0} {'4': True, 'sea': True} None
+    {'0': 1.0} {'sky': None} None
     """
 
     format = "jsonl"
