@@ -15,6 +15,13 @@ this order, always:
 A crash before 2 leaves the previous checkpoint; outputs are never covered by a
 checkpoint before they are acknowledged; a commit never runs ahead of its snapshot.
 
+A snapshot that cannot be written (a full disk, a read-only or vanished directory) leaves
+the last good one untouched (the write is atomic) and commits nothing: the worker logs
+``worker.checkpoint_failed``, counts it (:attr:`Checkpointer.n_failed`), keeps learning,
+and the next checkpoint writes the states again. Only the periodic checkpoints are
+survived this way: a stop's final one and a rebalance's raise, as they hand the work on
+and must not pretend it is saved.
+
 Who calls it: the worker (:mod:`connectors.worker.loop`) -- from the loop's thread, and
 from the rebalance listener on kafka-python's IO thread while the loop waits in
 ``poll`` (there with ``wait=True`` and the commit left to the listener). It holds no
@@ -49,6 +56,10 @@ __all__ = ["Checkpointer", "FLUSH_TIMEOUT", "load_state"]
 
 log = logging.getLogger(__name__)
 
+#: The checkpoints a failed write is survived in (the others -- a stop's final one, a
+#: rebalance's -- hand work on and must not pretend it is saved).
+PERIODIC = ("every", "interval")
+
 #: Seconds allowed for the producer to have every output acknowledged at a checkpoint.
 FLUSH_TIMEOUT = 60.0
 
@@ -56,8 +67,10 @@ FLUSH_TIMEOUT = 60.0
 class _CheckpointJob:
     """One checkpoint between its cut (states pickled) and its completion."""
 
-    def __init__(self, reason: str, payloads: list, offsets: dict, learned: int, t0: float):
+    def __init__(self, reason: str, payloads: list, offsets: dict, learned: int, t0: float,
+                 states: list = ()):
         self.reason = reason
+        self.states = states  # those whose payloads this job writes
         self.payloads = payloads  # [(name, pickled state)]
         self.offsets = offsets  # to commit once written
         self.learned = learned
@@ -91,6 +104,10 @@ class Checkpointer:
         The loop's thread: commits happen there only.
     n_checkpoints : int
         Checkpoints completed this run.
+    n_failed : int
+        Checkpoints whose snapshot could not be written this run (see the module docstring).
+    last_error : str or None
+        Why the last checkpoint failed (``None`` once one succeeds again).
     last_cut : float
         ``time.monotonic()`` of the last cut (the start, before the first).
     """
@@ -105,6 +122,8 @@ class Checkpointer:
         self.flush_timeout = flush_timeout
         self.loop_thread: threading.Thread | None = None
         self.n_checkpoints = 0
+        self.n_failed = 0
+        self.last_error: str | None = None
         self.last_cut = time.monotonic()
         self._last_done_wall: float | None = None
         self._inflight: _CheckpointJob | None = None
@@ -120,16 +139,17 @@ class Checkpointer:
         self.finish(block=True)
         t0 = time.perf_counter()
         states = list(states)
-        payloads = []
+        payloads, written = [], []
         for state in states:
             if state.unsaved or state.saved_at is None:
                 if self.store is not None:
                     payloads.append((state.name, self.store.dumps(
                         state.to_checkpoint(self.topic))))
+                    written.append((state, state.unsaved, state.saved_at))
                 state.unsaved = 0
                 state.saved_at = time.time()
         job = _CheckpointJob(reason, payloads, dict(offsets or {}),
-                             sum(s.evaluator.n_learned for s in states), t0)
+                             sum(s.evaluator.n_learned for s in states), t0, written)
         self.last_cut = time.monotonic()
         if self.outputs is not None:
             from connectors.worker.outputs import OutputError
@@ -167,16 +187,37 @@ class Checkpointer:
                 raise WorkerError(f"outputs not delivered: {job.error}; no checkpoint "
                                        "written: a restart resumes from the last one")
             if isinstance(job.error, (OSError, CheckpointError)):
-                raise WorkerError(f"checkpoint not written: {job.error}")
+                if job.reason not in PERIODIC:
+                    raise WorkerError(f"checkpoint not written: {job.error}; the last good "
+                                      "checkpoint stays: a restart resumes from it")
+                self._failed(job)
+                return
             raise job.error
         if (job.offsets and self.commit is not None
                 and threading.current_thread() is self.loop_thread):
             self.commit(job.offsets)
         self.n_checkpoints += 1
         self._last_done_wall = time.time()
+        if self.last_error is not None:
+            log.warning(kv("worker.checkpoint_recovered", after_failures=self.n_failed))
+            self.last_error = None
         log.info(kv("worker.checkpoint", reason=job.reason, saved=len(job.payloads),
                     bytes=job.n_bytes, learned=job.learned, cut_seconds=job.cut_seconds,
                     flush_seconds=job.flush_seconds, seconds=time.perf_counter() - job.t0))
+
+    def _failed(self, job: _CheckpointJob) -> None:
+        """A snapshot could not be written: nothing is committed, its states count as
+        unsaved again (the next checkpoint rewrites them), and the loop goes on."""
+        for state, unsaved, saved_at in job.states:
+            state.unsaved = max(state.unsaved + unsaved, 1)
+            state.saved_at = saved_at
+        self.n_failed += 1
+        self.last_error = f"{type(job.error).__name__}: {job.error}"
+        directory = getattr(self.store, "directory", None)
+        log.warning(kv("worker.checkpoint_failed", reason=job.reason, error=self.last_error,
+                       directory=directory, failures=self.n_failed,
+                       hint="the last good checkpoint stays and no offset is committed past "
+                            "it; learning goes on and the next checkpoint tries again"))
 
     def age(self) -> float | None:
         """Seconds since the last checkpoint this run completed (``None`` before one)."""

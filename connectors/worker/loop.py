@@ -300,6 +300,22 @@ class Worker:
         proc = getattr(self._outputs, "_proc", None)
         return [proc.pid] if proc is not None else []
 
+    @property
+    def checkpoint_failures(self) -> int:
+        """Periodic checkpoints whose snapshot could not be written this run (the worker
+        went on; see :mod:`connectors.worker.checkpointer`)."""
+        return self._checkpoints.n_failed
+
+    @property
+    def checkpoints_written(self) -> int:
+        """Checkpoints completed this run."""
+        return self._checkpoints.n_checkpoints
+
+    @property
+    def messages_handled(self) -> int:
+        """Messages handled this run (records, label deliveries, dead letters)."""
+        return self._records.counts["messages"]
+
     def checkpoint_age(self) -> float | None:
         """Seconds since the last checkpoint this run wrote (``None`` before the first)."""
         return self._checkpoints.age()
