@@ -17,6 +17,18 @@ Conventions (each one is pinned by a test):
   the micro and example-based figures. Per-label F1 = 2tp/(2tp+fp+fn).
 * **precision@k** = |top-k scored labels ∩ T| / k over the records whose truth is not
   empty and for which the learner gave scores; it is NaN when no record qualifies.
+* **Head / medium / tail macro-F1** (``head_macro_f1``, ``medium_macro_f1``,
+  ``tail_macro_f1``) split the labels that have appeared in the truth by their frequency,
+  the number of records with the label positive (cumulative: so far; window: inside the
+  window). By default into thirds of those labels, most frequent first, as even as
+  possible (``numpy.array_split``: the extra labels go to head, then medium; equal
+  frequencies keep column order, i.e. earlier-arrived labels first). With
+  ``tail_cuts=(a, b)``, ``0 <= a <= b <= 1``, on a label's share of records: tail below
+  ``a``, head at ``b`` or more, medium between. A group with no label is NaN.
+* **Ranking metrics** (``macro_auc``, ``micro_auc``, ``lrap``, ``one_error``) come from
+  the score rows handed to :meth:`MultiLabelMetrics.update`; their conventions are in
+  :mod:`stream.ranking_metrics` (AUC exact on scores quantised to a grid of 1/1024, NaN
+  without scores).
 
 Metric names are the keys of :meth:`MultiLabelMetrics.get`; the sliding window reports
 the same names prefixed ``window_``.
@@ -29,6 +41,7 @@ import math
 import numpy as np
 
 from stream.kernels import metric_counts
+from stream.ranking_metrics import N_BINS, RANKING_NAMES, RankingMetrics
 
 __all__ = ["MultiLabelMetrics", "METRIC_NAMES", "precision_at_k", "precisions_at_k", "warm_up"]
 
@@ -44,8 +57,12 @@ QUALITY_NAMES = (
     "macro_recall",
     "hamming_loss",
     "subset_accuracy",
+    "head_macro_f1",
+    "medium_macro_f1",
+    "tail_macro_f1",
 )
-METRIC_NAMES = QUALITY_NAMES  # precision_at_<k> keys are added for each k asked for
+# precision_at_<k> keys are added for each k asked for
+METRIC_NAMES = QUALITY_NAMES + RANKING_NAMES
 
 # per-record example values, in this column order
 _EX_P, _EX_R, _EX_F1, _EX_HAM, _EX_SUB = range(5)
@@ -87,9 +104,10 @@ def precisions_at_k(true_cols, scores: dict, label_pos, ks) -> list:
 def warm_up() -> None:
     """Compile (or load from cache) the metric kernels before timing or serving."""
     m = MultiLabelMetrics(window_size=1)
-    m.update([0], [0], 1)
-    m.update([0], [], 1)
+    m.update([0], [0], 1, scores=[0.5])
+    m.update([0], [], 1, scores=[0.25])
     m.get()
+    m.get_window()
 
 
 def _example_values(n_true, n_pred, n_inter, n_labels):
@@ -111,8 +129,46 @@ def _ratio(num, den):
     return float(num / den) if den > 0 else 0.0
 
 
-def _label_scores(tp, fp, fn):
-    """Micro and macro precision/recall/F1 from per-label counts."""
+def _check_tail_cuts(tail_cuts):
+    if tail_cuts is None:
+        return None
+    a, b = (float(v) for v in tail_cuts)
+    if not 0.0 <= a <= b <= 1.0:
+        raise ValueError(f"tail_cuts must be (a, b) with 0 <= a <= b <= 1, got {tail_cuts}")
+    return a, b
+
+
+def frequency_groups(freq, n_records: int, tail_cuts=None):
+    """Boolean masks ``(head, medium, tail)`` over labels with positive counts ``freq``.
+
+    Thirds by frequency by default (see the module's conventions), else the cut points
+    ``tail_cuts=(a, b)`` on ``freq / n_records``.
+
+    Examples
+    --------
+    >>> [m.tolist() for m in frequency_groups(np.array([5, 1, 9, 3]), 10)]
+    [[True, False, True, False], [False, False, False, True], [False, True, False, False]]
+    >>> [m.tolist() for m in frequency_groups(np.array([5, 1, 9]), 10, tail_cuts=(0.2, 0.6))]
+    [[False, False, True], [True, False, False], [False, True, False]]
+    """
+    freq = np.asarray(freq)
+    masks = [np.zeros(freq.size, dtype=bool) for _ in range(3)]
+    if tail_cuts is None:
+        order = np.argsort(-freq, kind="stable")
+        for mask, part in zip(masks, np.array_split(order, 3)):
+            mask[part] = True
+    else:
+        a, b = tail_cuts
+        share = freq / max(n_records, 1)
+        masks[0][:] = share >= b
+        masks[2][:] = share < a
+        masks[1][:] = ~(masks[0] | masks[2])
+    return tuple(masks)
+
+
+def _label_scores(tp, fp, fn, n_records=0, tail_cuts=None):
+    """Micro and macro precision/recall/F1 (and macro-F1 by frequency group) from
+    per-label counts."""
     out = {}
     TP, FP, FN = int(tp.sum()), int(fp.sum()), int(fn.sum())
     out["micro_precision"] = _ratio(TP, TP + FP)
@@ -128,8 +184,12 @@ def _label_scores(tp, fp, fn):
         out["macro_precision"] = float(p.mean())
         out["macro_recall"] = float(r.mean())
         out["macro_f1"] = float(f.mean())
+        groups = frequency_groups(tps + fns, n_records, tail_cuts)
+        for name, mask in zip(("head", "medium", "tail"), groups):
+            out[name + "_macro_f1"] = float(f[mask].mean()) if mask.any() else math.nan
     else:
         out["macro_precision"] = out["macro_recall"] = out["macro_f1"] = 0.0
+        out["head_macro_f1"] = out["medium_macro_f1"] = out["tail_macro_f1"] = math.nan
     return out
 
 
@@ -196,6 +256,13 @@ class MultiLabelMetrics:
         The ``k`` values of precision@k.
     backend
         Kernel backend for the counts (``"auto"``, ``"numpy"``, ``"numba"``).
+    ranking
+        Keep the ranking metrics (:class:`stream.ranking_metrics.RankingMetrics`) of the
+        scores given to :meth:`update`; without, their keys are NaN.
+    n_bins
+        Score grid of the AUCs (``k / n_bins``).
+    tail_cuts
+        ``None`` (thirds) or ``(a, b)``: the head / medium / tail split of macro-F1.
 
     Examples
     --------
@@ -208,17 +275,26 @@ class MultiLabelMetrics:
     0.5556
     >>> m.get_window()["window_example_f1"]  # the last two records
     0.5
+    >>> m.update([1], [1], n_labels=3, scores=[0.2, 0.7, 0.1])   # with the learner's scores
+    >>> m.get()["lrap"], m.get()["one_error"]
+    (1.0, 0.0)
     """
 
-    def __init__(self, window_size: int = 1000, top_k=(1, 3, 5), backend: str = "auto"):
+    def __init__(self, window_size: int = 1000, top_k=(1, 3, 5), backend: str = "auto",
+                 ranking: bool = True, n_bins: int = N_BINS, tail_cuts=None):
         self.window_size = int(window_size)
         self.top_k = tuple(int(k) for k in top_k)
         self.backend = backend
+        self.ranking = bool(ranking)
+        self.n_bins = int(n_bins)
+        self.tail_cuts = _check_tail_cuts(tail_cuts)
+        self._rank = RankingMetrics(self.window_size, self.n_bins) if self.ranking else None
         self._n_counted = 0
         self._pending_true: list = []
         self._pending_pred: list = []
         self._pending_L: list = []
         self._pending_patk: list = []
+        self._pending_scores: list = []
         self._cum = _Counts()
         self._cum_ex = np.zeros(5)
         self._cum_patk = np.zeros(len(self.top_k))
@@ -238,7 +314,7 @@ class MultiLabelMetrics:
         return self._n_counted + len(self._pending_true)
 
     # -- recording ---------------------------------------------------------------------
-    def update(self, true_cols, pred_cols, n_labels: int, patk=None) -> None:
+    def update(self, true_cols, pred_cols, n_labels: int, patk=None, scores=None) -> None:
         """Record one prediction.
 
         Parameters
@@ -249,20 +325,25 @@ class MultiLabelMetrics:
             Number of labels known when the prediction was made (for Hamming loss).
         patk
             Optional precision@k values, one per ``top_k`` (NaN where undefined).
+        scores
+            Optional scores by label column (``scores[c]`` for column ``c``; NaN or beyond
+            its end: not ranked), for the ranking metrics. ``None``: no scores.
         """
         self._pending_true.append(np.asarray(true_cols, dtype=np.int64))
         self._pending_pred.append(np.asarray(pred_cols, dtype=np.int64))
         self._pending_L.append(n_labels)
         self._pending_patk.append(patk)
+        self._pending_scores.append(scores)
         if len(self._pending_true) >= 512:
             self._flush()
 
     def update_many(self, true_indptr, true_indices, pred_indptr, pred_indices, n_labels,
-                    patk=None) -> None:
+                    patk=None, scores=None) -> None:
         """Record a batch of predictions at once (CSR label sets, like the kernel takes).
 
         ``n_labels`` is the number of labels known at each record (an array, or one int);
-        ``patk`` an optional ``(n, len(top_k))`` array of precision@k (NaN where undefined).
+        ``patk`` an optional ``(n, len(top_k))`` array of precision@k (NaN where undefined);
+        ``scores`` an optional ``(n, m)`` array of scores by label column (NaN: not ranked).
         Equivalent to :meth:`update` record by record.
         """
         self._flush()
@@ -276,7 +357,8 @@ class MultiLabelMetrics:
         self._count_batch(t_ptr, np.asarray(true_indices, dtype=np.int64),
                           np.asarray(pred_indptr, dtype=np.int64),
                           np.asarray(pred_indices, dtype=np.int64), Ls,
-                          np.asarray(patk, dtype=np.float64).reshape(n, len(self.top_k)))
+                          np.asarray(patk, dtype=np.float64).reshape(n, len(self.top_k)),
+                          scores)
 
     def _flush(self) -> None:
         if not self._pending_true:
@@ -289,12 +371,24 @@ class MultiLabelMetrics:
                 patk[i] = v
         t_ptr, t_idx = _csr(trues)
         p_ptr, p_idx = _csr(preds)
+        S = None
+        if self._rank is not None:
+            rows = [None if v is None else np.asarray(v, dtype=np.float64)
+                    for v in self._pending_scores]
+            S = np.full((len(rows), max((v.size for v in rows if v is not None), default=0)),
+                        np.nan)
+            for i, v in enumerate(rows):
+                if v is not None:
+                    S[i, :v.size] = v
         self._pending_true, self._pending_pred = [], []
-        self._pending_L, self._pending_patk = [], []
-        self._count_batch(t_ptr, t_idx, p_ptr, p_idx, Ls, patk)
+        self._pending_L, self._pending_patk, self._pending_scores = [], [], []
+        self._count_batch(t_ptr, t_idx, p_ptr, p_idx, Ls, patk, S)
 
-    def _count_batch(self, t_ptr, t_idx, p_ptr, p_idx, Ls, patk) -> None:
+    def _count_batch(self, t_ptr, t_idx, p_ptr, p_idx, Ls, patk, scores=None) -> None:
         n = t_ptr.size - 1
+        if self._rank is not None:
+            S = np.full((n, 0), np.nan) if scores is None else scores
+            self._rank.update_many(S, t_ptr, t_idx)
         n_labels = int(max(Ls.max(), self._cum.tp.size))
         n_true, n_pred, n_inter, tp, fp, fn = metric_counts(t_ptr, t_idx, p_ptr, p_idx,
                                                             n_labels, backend=self.backend)
@@ -334,7 +428,7 @@ class MultiLabelMetrics:
                 self._win.add(otp, ofp, ofn, sign=-1)
 
     # -- reading -----------------------------------------------------------------------
-    def _assemble(self, counts, ex_sum, n, patk_sum, patk_n, prefix=""):
+    def _assemble(self, counts, ex_sum, n, patk_sum, patk_n, ranking, prefix=""):
         out = {}
         if n == 0:
             for name in QUALITY_NAMES:
@@ -345,18 +439,23 @@ class MultiLabelMetrics:
             out[prefix + "example_f1"] = float(ex_sum[_EX_F1] / n)
             out[prefix + "hamming_loss"] = float(ex_sum[_EX_HAM] / n)
             out[prefix + "subset_accuracy"] = float(ex_sum[_EX_SUB] / n)
-            for name, value in _label_scores(counts.tp, counts.fp, counts.fn).items():
+            for name, value in _label_scores(counts.tp, counts.fp, counts.fn, n,
+                                             self.tail_cuts).items():
                 out[prefix + name] = value
         for j, k in enumerate(self.top_k):
             out[f"{prefix}precision_at_{k}"] = (
                 float(patk_sum[j] / patk_n[j]) if patk_n[j] > 0 else math.nan
             )
+        for name in RANKING_NAMES:
+            out[prefix + name] = math.nan if ranking is None else ranking[prefix + name]
         return out
 
     def get(self) -> dict:
         """Cumulative metrics over every record so far."""
         self._flush()
-        return self._assemble(self._cum, self._cum_ex, self.n, self._cum_patk, self._cum_patk_n)
+        ranking = self._rank.get() if self._rank is not None else None
+        return self._assemble(self._cum, self._cum_ex, self.n, self._cum_patk, self._cum_patk_n,
+                              ranking)
 
     def get_window(self) -> dict:
         """The same metrics over the last ``window_size`` records, keys prefixed ``window_``."""
@@ -370,8 +469,16 @@ class MultiLabelMetrics:
             ex_sum, psum, pn = ex.sum(axis=0), np.where(ok, patk, 0).sum(axis=0), ok.sum(axis=0)
         else:
             ex_sum, psum, pn = np.zeros(5), np.zeros(len(self.top_k)), np.zeros(len(self.top_k))
-        return self._assemble(self._win, ex_sum, n, psum, pn, prefix="window_")
+        ranking = self._rank.get_window() if self._rank is not None else None
+        return self._assemble(self._win, ex_sum, n, psum, pn, ranking, prefix="window_")
 
     def __getstate__(self):
         self._flush()
         return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "ranking" not in state:  # pickled before the ranking metrics: they start now
+            self.ranking, self.n_bins, self.tail_cuts = True, N_BINS, None
+            self._rank = RankingMetrics(self.window_size, self.n_bins)
+            self._pending_scores = [None] * len(self._pending_true)

@@ -74,7 +74,11 @@ class PrequentialEvaluator:
     ----------
     learner
         A river multi-label classifier. When it has ``predict_scores_one`` (labelstream's
-        learners do) precision@k is measured from its scores.
+        learners do) precision@k and the ranking metrics (macro/micro AUC, LRAP,
+        one-error: :mod:`stream.ranking_metrics`) are measured from its scores. Each
+        record ranks every label known to the evaluator at that record; a known label
+        the learner gave no score is scored 0 (predicted absent). Without scores the
+        ranking metrics are NaN.
     window_size
         Records in the sliding-window metrics.
     label_delay
@@ -83,6 +87,9 @@ class PrequentialEvaluator:
         Labels declared by the source, if any (they count for Hamming loss from the start).
     top_k
         ``k`` values for precision@k.
+    tail_cuts
+        ``None`` (thirds of the labels seen) or ``(a, b)``: the head / medium / tail split
+        of macro-F1 on a label's share of records (see :mod:`stream.metrics`).
     watch
         Optional drift watcher, called after each scored record or batch as
         ``watch(first_position, example_f1, true_label_rows, learner_events, label_names)``
@@ -105,16 +112,18 @@ class PrequentialEvaluator:
     """
 
     def __init__(self, learner, *, window_size: int = 1000, label_delay: int = 0,
-                 label_names: Sequence | None = None, top_k=(1, 3, 5), watch=None):
+                 label_names: Sequence | None = None, top_k=(1, 3, 5), watch=None,
+                 tail_cuts=None):
         if label_delay < 0:
             raise ValueError("label_delay must be >= 0")
         self.learner = learner
         self.window_size = window_size
         self.label_delay = label_delay
         self.top_k = tuple(top_k)
+        self.tail_cuts = tail_cuts
         self.labels = LabelIndex(label_names or ())
-        self.metrics = MultiLabelMetrics(window_size, top_k=self.top_k)
-        self.baseline = MultiLabelMetrics(window_size, top_k=())
+        self.metrics = MultiLabelMetrics(window_size, top_k=self.top_k, tail_cuts=tail_cuts)
+        self.baseline = MultiLabelMetrics(window_size, top_k=(), ranking=False)
         self.n_predicted = 0
         self.n_learned = 0
         self._pending: deque = deque()
@@ -132,11 +141,16 @@ class PrequentialEvaluator:
             return self.learner.predict_scores_one(x)
         return self.learner.predict_one(x), None
 
-    def process_one(self, x, y=None):
+    def process_one(self, x, y=None, learn_y=None):
         """Predict ``x``, score against ``y`` and learn it (after the label delay).
 
-        ``y=None`` (labels not known yet) only predicts. Returns ``(prediction, scores)``.
+        ``y=None`` (labels not known yet) only predicts. With ``learn_y`` the learner
+        learns ``(x, learn_y)`` (noisy labels, say) while the metrics score against ``y``;
+        the no-change baseline keeps repeating the truth ``y``, so that it is the same
+        reference with and without noise. Returns ``(prediction, scores)``.
         """
+        if y is None and learn_y is not None:
+            raise ValueError("learn_y needs the truth y to score against")
         pred, scores = self.predict(x)
         self.n_predicted += 1
         if y is None:
@@ -145,12 +159,19 @@ class PrequentialEvaluator:
         true_cols = labels.positions(y)
         pred_cols = labels.positions(pred)
         n_labels = len(labels)
-        patk = None
+        patk = score_row = None
         if scores:
             patk = precisions_at_k(true_cols, scores, self._label_pos, self.top_k)
-        self.metrics.update(true_cols, pred_cols, n_labels, patk)
+        if scores is not None:  # every known label is ranked; unscored ones score 0
+            score_row = np.zeros(n_labels)
+            pos = self._label_pos
+            for label, value in scores.items():
+                col = pos.get(label)
+                if col is not None and col < n_labels and value == value:
+                    score_row[col] = value
+        self.metrics.update(true_cols, pred_cols, n_labels, patk, score_row)
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
-        self._pending.append((x, y, true_cols))
+        self._pending.append((x, y if learn_y is None else learn_y, true_cols))
         while len(self._pending) > self.label_delay:
             self._learn(*self._pending.popleft())
         if self.watch is not None:
@@ -166,13 +187,16 @@ class PrequentialEvaluator:
         self.events.extend(self.watch(first_position, example_f1, true_rows, learner_events,
                                       self.labels.keys))
 
-    def process_many(self, records: list) -> None:
+    def process_many(self, records: list, learn_records: list | None = None) -> None:
         """Test-then-train a list of records through the learner's compiled path.
 
         Needs ``learner.predict_learn_many`` and no label delay. The label sets, the
-        no-change baseline and precision@k are formed as arrays for the whole batch and
-        the metrics are updated once; the figures equal those of ``process_one`` record
-        by record (a test checks it).
+        no-change baseline, precision@k and the score rows of the ranking metrics are
+        formed as arrays for the whole batch and the metrics are updated once; the
+        figures equal those of ``process_one`` record by record (a test checks it).
+
+        ``learn_records``, parallel to ``records`` (same features, other labels), is
+        what the learner learns, as ``learn_y`` in :meth:`process_one`.
         """
         from stream.batch import to_batch
 
@@ -181,8 +205,11 @@ class PrequentialEvaluator:
         n = len(records)
         if not n:
             return
+        if learn_records is not None and len(learn_records) != n:
+            raise ValueError(f"{n} records but {len(learn_records)} learn_records")
         batch = to_batch(records, sparse=True)
-        P, S = self.learner.predict_learn_many(batch)
+        learn_batch = batch if learn_records is None else to_batch(learn_records, sparse=True)
+        P, S = self.learner.predict_learn_many(learn_batch)
         labels = self.labels
         # batch label columns -> evaluator columns; a label not known yet is registered
         # at its first positive record, as process_one does, so that the number of known
@@ -214,8 +241,9 @@ class PrequentialEvaluator:
         p_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(prow, minlength=n), out=p_ptr[1:])
         patk = self._batch_precision_at_k(S, lmap, t_ptr, t_idx, len(labels))
+        scores = self._batch_score_rows(S, lmap, n_labels, len(labels))
         first_position = self.metrics.n
-        self.metrics.update_many(t_ptr, t_idx, p_ptr, p_idx, n_labels, patk)
+        self.metrics.update_many(t_ptr, t_idx, p_ptr, p_idx, n_labels, patk, scores)
         # no-change predicts the previous record's labels
         prev = np.asarray(self._nochange_cols, dtype=np.int64)
         nc_idx = np.concatenate([prev, t_idx[:t_ptr[n - 1]]])
@@ -227,6 +255,17 @@ class PrequentialEvaluator:
         if self.watch is not None:
             f1 = self.metrics.last_example_values[:, 2]
             self._watch(first_position, f1, split_rows(t_ptr, t_idx))
+
+    @staticmethod
+    def _batch_score_rows(S, lmap, n_labels, n_cols):
+        """Scores by evaluator column: a label known at that row but not scored gets 0,
+        one not known yet NaN (not ranked), as :meth:`process_one` forms them."""
+        m = min(S.shape[1], lmap.size)
+        Z = np.zeros((S.shape[0], n_cols))
+        if m:
+            Z[:, lmap[:m]] = np.where(np.isnan(S[:, :m]), 0.0, S[:, :m])
+        Z[np.arange(n_cols)[None, :] >= n_labels[:, None]] = np.nan
+        return Z
 
     def _batch_precision_at_k(self, S, lmap, t_ptr, t_idx, n_cols):
         """precision@k per row from a score matrix (NaN = label unknown at that row)."""
@@ -291,7 +330,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
              label_names: Sequence | None = None, limit: int | None = None,
              report_every: int = 100, on_progress: Callable[[dict], None] | None = None,
              progress_interval: float = 0.5, top_k=(1, 3, 5),
-             batch_size: int = 256, watch=None) -> PrequentialResult:
+             batch_size: int = 256, watch=None, tail_cuts=None) -> PrequentialResult:
     """Run the prequential loop over ``records`` and return its :class:`PrequentialResult`.
 
     Parameters
@@ -306,6 +345,8 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
         A history row every this many records (0: none).
     watch
         A drift watcher (see :class:`PrequentialEvaluator`); its events are returned.
+    tail_cuts
+        The head / medium / tail split of macro-F1 (see :class:`PrequentialEvaluator`).
     on_progress
         Called about every ``progress_interval`` seconds with ``{"records",
         "records_per_second", "example_f1"}`` (for progress bars).
@@ -328,7 +369,8 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     300
     """
     ev = PrequentialEvaluator(learner, window_size=window_size, label_delay=label_delay,
-                              label_names=label_names, top_k=top_k, watch=watch)
+                              label_names=label_names, top_k=top_k, watch=watch,
+                              tail_cuts=tail_cuts)
     warm_up()
     if hasattr(learner, "warm_up"):
         learner.warm_up()
