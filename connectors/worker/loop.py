@@ -154,6 +154,11 @@ class Worker:
             self._outputs = OutputProcess(cfg.settings, learner=cfg.learner, producer_options={
                 "client_id": cfg.client_id + "-out", "allow_auto_create_topics": False,
                 "compression_type": compression,
+                # at-least-once outputs need no idempotent producer, and one measured
+                # broker (tansu 0.6) forgets producer state in a crash and then acks the
+                # retried batches as duplicates without storing them: retries stay, in
+                # order (one request in flight), and a retry may repeat a prediction
+                "enable_idempotence": False, "max_in_flight_requests_per_connection": 1,
                 "max_request_size": max(1_048_576, DLQ_MAX_VALUE_BYTES * 2),
                 "delivery_timeout_ms": int(FLUSH_TIMEOUT * 1000) - 5000}).start()
             self._records.outputs = self._checkpoints.outputs = self._outputs
