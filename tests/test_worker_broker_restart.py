@@ -75,7 +75,7 @@ def test_two_broker_crashes_mid_stream_change_nothing(crashing_broker, tmp_path,
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     for at in (3_000, 7_000):
-        _wait(lambda: worker.messages_handled >= at or not thread.is_alive())
+        _wait(lambda at=at: worker.messages_handled >= at or not thread.is_alive())
         assert thread.is_alive(), failure
         crashed_at = worker.messages_handled
         broker.kill()
