@@ -211,11 +211,52 @@ def malformed_corpus(n: int = 1200, seed: int = 7) -> list:
         rec["features"]["flag"] = rng.choice([True, False])
         return _dumps(rec), {"bad_feature_value"}
 
+    def unknown_not_list():
+        rec = _valid(rng)
+        rec["unknown"] = rng.choice(["sky", 3, {"sky": True}, True, 1.5])
+        return _dumps(rec), {"bad_unknown"}
+
+    def unknown_bad_entry():
+        rec = _valid(rng)
+        rec["unknown"] = ["u", rng.choice([1.5, True, None, ["x"], {"x": 1}, ""])]
+        return _dumps(rec), {"bad_unknown"}
+
+    def unknown_on_unlabelled():
+        rec = _valid(rng)
+        rec["labels"] = None
+        rec["unknown"] = ["u"]
+        return _dumps(rec), {"bad_unknown"}
+
+    def long_unknown():
+        rec = _valid(rng)
+        rec["unknown"] = [rng.choice(["x" * rng.randint(65, 500), 10 ** rng.randint(65, 90)])]
+        return _dumps(rec), {"bad_unknown_label"}
+
+    def many_unknown():
+        rec = _valid(rng)
+        rec["unknown"] = [f"u{i}" for i in range(rng.randint(51, 200))]
+        return _dumps(rec), {"too_many_unknown"}
+
+    def duplicate_unknown():
+        rec = _valid(rng)
+        name = rng.choice(["u", "7", 7])
+        rec["unknown"] = ["v", name, str(name) if rng.random() < 0.5 else name]
+        return _dumps(rec), {"duplicate_unknown"}
+
+    def unknown_overlap():
+        rec = _valid(rng)
+        label = rng.choice(["both", 5, "5"])
+        rec["labels"] = rec["labels"] + [label]
+        same = "both" if label == "both" else rng.choice([5, "5"])  # 5 and "5" are one label
+        rec["unknown"] = ["other", same]
+        return _dumps(rec), {"unknown_overlaps_labels"}
+
     kinds = [random_bytes, truncated, swapped_features, swapped_labels, bad_id, non_finite,
              huge_integer, list_features_bad, wrong_label_type, long_label, many_labels,
              many_features, long_feature_name, oversized, deeply_nested, recursion_bomb,
              not_object, unknown_key, missing_key, empty, bad_utf8, lone_surrogate,
-             bool_feature]
+             bool_feature, unknown_not_list, unknown_bad_entry, unknown_on_unlabelled,
+             long_unknown, many_unknown, duplicate_unknown, unknown_overlap]
     corpus = []
     for i in range(n):
         make = kinds[i % len(kinds)]

@@ -8,6 +8,14 @@ A message value is one UTF-8 JSON object, in one of three shapes:
 * a label delivery: ``{"id": ..., "labels": [...]}`` (no ``features``) -- the labels of
   the unlabelled record with that ``id``, arriving later (label delay).
 
+A record or a label delivery may add ``"unknown": [...]``: the labels that are unknown
+for it (partial annotation), mapped to ``None`` in ``y`` (see :mod:`stream.types`). They
+follow the rules of ``labels`` (non-empty strings or integers, at most
+``max_label_length`` characters, at most ``max_labels`` of them), none may be named twice
+(``duplicate_unknown``) and none may also be positive (``unknown_overlaps_labels``). An
+unlabelled record (``"labels": null``) takes no ``unknown`` list: every label is unknown
+there already.
+
 Values are validated by :func:`stream.readers.jsonl.decode_record` (the JSONL reader's
 rules: a feature value is a finite number, ``true``/``false`` are not numbers, ``NaN`` and
 ``Infinity`` are refused, ``null`` is a missing value; a list of features is named
@@ -16,7 +24,8 @@ rules a network source needs:
 
 * ``id`` is a string or an integer (integers become strings), at most ``max_id_length``
   characters; optional on records, required on label deliveries;
-* the top-level keys are ``id``, ``features`` and ``labels`` only: any other key is a
+* the top-level keys are ``id``, ``features``, ``labels`` and ``unknown`` only: any other
+  key is a
   dead letter (``unknown_field``), so that a typo (``"label"``) is caught rather than
   read as an unlabelled record;
 * ``labels`` is required on records (``null`` for an unlabelled one);
@@ -50,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from stream.readers.jsonl import InvalidRecord, decode_record
-from stream.writers import record_to_json
+from stream.writers import record_to_dict, record_to_json
 
 try:  # a compiled JSON parser, about 4x faster than the standard one; optional
     import orjson as _orjson
@@ -82,7 +91,7 @@ REASONS = {
     "invalid_json": "the value is not valid JSON",
     "too_deep": "the JSON nests too deeply to parse",
     "not_an_object": "the JSON value is not an object",
-    "unknown_field": "the object has a key other than id, features and labels",
+    "unknown_field": "the object has a key other than id, features, labels and unknown",
     "missing_field": "a required key is missing (features or labels, or id on a delivery)",
     "bad_id": "id is not a string or an integer, or is too long",
     "bad_features": "features is not an object or a list",
@@ -93,6 +102,12 @@ REASONS = {
     "too_many_labels": "more labels in one record than max_labels",
     "bad_label": "a label is longer than max_label_length",
     "bad_string": "a string holds an unpaired UTF-16 surrogate (not encodable as UTF-8)",
+    "bad_unknown": "unknown is not a list, an entry is not a non-empty string or integer, "
+                   "or it is given on an unlabelled record (labels null)",
+    "too_many_unknown": "more unknown labels in one record than max_labels",
+    "bad_unknown_label": "an unknown label is longer than max_label_length",
+    "duplicate_unknown": "a label is named twice in unknown",
+    "unknown_overlaps_labels": "a label is both in labels (positive) and in unknown",
     # set by the consumers of decoded messages, not by decode_message:
     "unknown_id": "a label delivery for an id that was never seen (or no longer held)",
     "label_cap": "a new label beyond the configured cap on distinct labels",
@@ -109,7 +124,7 @@ DEAD_LETTER_HEADERS = ("dlq.reason", "dlq.reason.text", "dlq.source.topic",
 #: labels never seen positive still count (Hamming loss) from the first record.
 LABEL_NAMES_HEADER = "labelstream.label-names"
 
-_KNOWN_KEYS = frozenset(("id", "features", "labels"))
+_KNOWN_KEYS = frozenset(("id", "features", "labels", "unknown"))
 _SURROGATE = re.compile(rb"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
 _FLOAT = frozenset((float,))
 _NUMBER = frozenset((float, int))
@@ -131,7 +146,8 @@ class DecodedRecord:
     x
         Features ``{name: float}``, or ``None`` for a label delivery.
     y
-        Positive labels ``{label: True}``, or ``None`` for an unlabelled record.
+        Positive labels ``{label: True}`` and unknown ones ``{label: None}``, or ``None``
+        for an unlabelled record.
     """
 
     id: str | None
@@ -253,7 +269,7 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
         extra = sorted(k for k in obj if k not in _KNOWN_KEYS)
         names = ", ".join(_short(k) for k in extra[:5])
         return DeadLetter("unknown_field", f"unknown key(s) {names}; a record has only id, "
-                                           "features and labels")
+                                           "features, labels and unknown")
     if _SURROGATE.search(raw) and _has_lone_surrogate(obj):
         return DeadLetter("bad_string", "a string holds an unpaired UTF-16 surrogate "
                                         "(not encodable as UTF-8)")
@@ -284,6 +300,14 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
             dead = _check_labels(labels, max_labels, max_label_length)
             if dead is not None:
                 return dead
+    unknown = obj.get("unknown")
+    if unknown is not None:
+        if labels is None:
+            return DeadLetter("bad_unknown", "'unknown' on an unlabelled record (labels "
+                                             "null): every label is unknown there already")
+        dead = _check_unknown(unknown, labels, max_labels, max_label_length)
+        if dead is not None:
+            return dead
 
     if "features" not in obj:
         if labels is None:
@@ -292,13 +316,16 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
         if record_id is None:
             return DeadLetter("missing_field", "a label delivery (no 'features') needs the "
                                                "'id' of the record it labels")
-        _, y, _ = decode_record({"features": {}, "labels": labels})
+        _, y, _ = decode_record({"features": {}, "labels": labels, "unknown": unknown})
         return DecodedRecord(record_id, None, y)
 
     features = obj["features"]
     if isinstance(features, (dict, list)) and len(features) <= max_features:
         x = _fast_features(features, max_feature_name_length)
         if x is not None and (y is not None or labels is None):
+            if unknown:
+                y = dict(y)
+                y.update(dict.fromkeys(_unknown_names(unknown), None))
             return DecodedRecord(record_id, x, y)
     if isinstance(features, dict):
         if len(features) > max_features:
@@ -319,7 +346,8 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
                                           f"{type(features).__name__}")
     try:
         x, y, _ = decode_record({"features": features,
-                                 "labels": [] if labels is None else labels})
+                                 "labels": [] if labels is None else labels,
+                                 "unknown": unknown})
     except InvalidRecord as err:
         return DeadLetter("bad_feature_value", str(err)[:_TEXT_LIMIT])
     return DecodedRecord(record_id, x, None if labels is None else y)
@@ -347,8 +375,10 @@ def _fast_loads(raw: bytes):
         return None
     if type(obj) is dict:
         labels = obj.get("labels")
+        unknown = obj.get("unknown")
         if type(obj.get("id")) is float or (type(labels) is list
-                                           and float in set(map(type, labels))):
+                                           and float in set(map(type, labels))) or (
+                type(unknown) is list and float in set(map(type, unknown))):
             return None
     return obj
 
@@ -450,6 +480,49 @@ def _check_labels(labels, max_labels, max_label_length):
     return None
 
 
+def _unknown_names(unknown) -> list[str]:
+    """The names of a checked ``unknown`` list (integers become strings)."""
+    return [u if type(u) is str else str(u) for u in unknown]
+
+
+def _check_unknown(unknown, labels, max_labels, max_label_length):
+    """The dead letter of a bad ``unknown`` list (``labels`` already checked), or None."""
+    if not isinstance(unknown, list):
+        return DeadLetter("bad_unknown", f"'unknown' must be a list or null, got "
+                                         f"{type(unknown).__name__}")
+    if len(unknown) > max_labels:
+        return DeadLetter("too_many_unknown", f"{len(unknown):,} unknown labels in one "
+                                              f"record; at most {max_labels:,} are allowed")
+    seen: set = set()
+    for label in unknown:
+        if isinstance(label, str):
+            if not label:
+                return DeadLetter("bad_unknown", "an unknown label is the empty string")
+            name = label
+        elif isinstance(label, int) and not isinstance(label, bool):
+            if len(str(label)) > max_label_length:
+                return DeadLetter("bad_unknown_label", f"integer unknown label is longer "
+                                                       f"than {max_label_length} digits")
+            name = str(label)
+        else:
+            return DeadLetter("bad_unknown", f"unknown label {_short(label)} is not a string "
+                                             "or an integer")
+        if len(name) > max_label_length:
+            return DeadLetter("bad_unknown_label", f"unknown label {_short(name)} is "
+                                                   f"{len(name):,} characters; at most "
+                                                   f"{max_label_length}")
+        if name in seen:
+            return DeadLetter("duplicate_unknown", f"label {_short(name)} is named twice in "
+                                                   "'unknown'")
+        seen.add(name)
+    positives = {u if type(u) is str else str(u) for u in labels}
+    both = [name for name in seen if name in positives]
+    if both:
+        return DeadLetter("unknown_overlaps_labels",
+                          f"label {_short(min(both))} is both in 'labels' and in 'unknown'")
+    return None
+
+
 # -- encoding ----------------------------------------------------------------------------
 def encode_record(x: dict, y: dict | None, id=None) -> bytes:
     """The message value of a record; ``y=None`` makes an unlabelled record.
@@ -460,7 +533,16 @@ def encode_record(x: dict, y: dict | None, id=None) -> bytes:
     b'{"id":"r1","features":{"a":1.5},"labels":["sky"]}'
     >>> decode_message(encode_record({"a": 1.5}, None, id="r1"))
     DecodedRecord(id='r1', x={'a': 1.5}, y=None)
+
+    A label mapped to ``None`` is written in ``"unknown"``:
+
+    >>> encode_record({"a": 1.5}, {"sky": True, "sea": None}, id="r1")
+    b'{"id":"r1","features":{"a":1.5},"labels":["sky"],"unknown":["sea"]}'
     """
+    if y is not None and None in y.values():
+        doc = record_to_dict(x, y, id)
+        doc["unknown"] = [label for label, on in y.items() if on is None]
+        return json.dumps(doc, separators=(",", ":")).encode("utf-8")
     return record_to_json(x, y, id).encode("utf-8")
 
 
@@ -471,11 +553,16 @@ def encode_label_delivery(id, y: dict) -> bytes:
     --------
     >>> encode_label_delivery("r1", {"sky": True, "sea": False})
     b'{"id":"r1","labels":["sky"]}'
+    >>> encode_label_delivery("r1", {"sky": True, "sea": None})
+    b'{"id":"r1","labels":["sky"],"unknown":["sea"]}'
     """
     if id is None:
         raise ValueError("a label delivery needs the record's id")
     labels = [label for label, on in y.items() if on]
-    return json.dumps({"id": id, "labels": labels}, separators=(",", ":")).encode("utf-8")
+    doc = {"id": id, "labels": labels}
+    if None in y.values():
+        doc["unknown"] = [label for label, on in y.items() if on is None]
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
 def encode_prediction(id, source, labels, scores: dict | None = None, *, learner: str = "",
