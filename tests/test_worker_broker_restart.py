@@ -100,3 +100,56 @@ def test_two_broker_crashes_mid_stream_change_nothing(crashing_broker, tmp_path,
     for key in ("example_f1", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy",
                 "learned", "records"):
         assert result[key] == calm[key], (key, result[key], calm[key])
+
+
+def test_an_outage_longer_than_the_session_is_reported_and_survived(crashing_broker, tmp_path,
+                                                                     monkeypatch, caplog):
+    """Broker gone for longer than the group session: the worker says so (log, and
+    ``worker.broker``, which /metrics reports), keeps its partitions' models and their
+    checkpoints, rejoins the group and learns every record once."""
+    import logging
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    caplog.set_level(logging.WARNING, logger="connectors.worker.outage")
+    broker = crashing_broker
+    topic = broker.create_topic("outage", partitions=2)
+    values = _values()[:6_000]
+    send_all(broker, topic, values[0::2], partition=0, keys=[b"a"] * 3_000)
+    send_all(broker, topic, values[1::2], partition=1, keys=[b"b"] * 3_000)
+    session = 6.0
+    cfg = worker_config(broker, topic, group="g2", learner="br", model_per_partition=True,
+                        predictions_topic=topic + "-pred", checkpoint_every=400,
+                        checkpoint_dir=str(tmp_path / "ckpt"), stop_at_end=False,
+                        idle_timeout=10.0, max_poll_records=50, session_timeout=session)
+    worker = Worker(cfg)
+    result, failure = {}, []
+
+    def run():
+        try:
+            result.update(worker.run())
+        except BaseException as err:  # noqa: BLE001
+            failure.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    _wait(lambda: worker.messages_handled >= 1_500 or not thread.is_alive())
+    assert thread.is_alive(), failure
+    broker.kill()
+    down = time.monotonic()
+    _wait(lambda: not worker.broker.connected, timeout=30)
+    time.sleep(max(0.0, session + 4.0 - (time.monotonic() - down)))
+    assert thread.is_alive() and worker.messages_handled < 6_000
+    broker.restart()
+    _wait(lambda: worker.broker.connected, timeout=60)
+    thread.join(240)
+    assert not thread.is_alive() and not failure, failure
+    assert worker.broker.outages == 1 and worker.broker.outage_seconds >= session
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("worker.broker_unreachable" in m for m in messages), messages
+    assert any("worker.broker_back" in m for m in messages), messages
+    assert result["learned"] == 6_000 - sum(1 for i in BAD if i < 6_000)
+    preds = read_topic(broker, topic + "-pred", quiet=2.0)
+    got = {(json.loads(m.value)["source"]["partition"], json.loads(m.value)["source"]["offset"])
+           for m in preds}
+    assert len(got) == 6_000 - sum(1 for i in BAD if i < 6_000) or \
+        len(got) == 6_000 - 0  # the bad records are dead letters, not predictions

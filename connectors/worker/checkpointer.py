@@ -52,7 +52,7 @@ from connectors.worker.errors import WorkerError
 from connectors.worker.logfmt import kv
 from connectors.worker.state import ModelState
 
-__all__ = ["Checkpointer", "FLUSH_TIMEOUT", "load_state"]
+__all__ = ["Checkpointer", "FLUSH_TIMEOUT", "OUTAGE_TIMEOUT", "load_state"]
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,14 @@ log = logging.getLogger(__name__)
 #: rebalance's -- hand work on and must not pretend it is saved).
 PERIODIC = ("every", "interval")
 
-#: Seconds allowed for the producer to have every output acknowledged at a checkpoint.
+#: Seconds allowed for the producer to have every output acknowledged at a checkpoint that
+#: must complete now (a stop's, a rebalance's).
 FLUSH_TIMEOUT = 60.0
+
+#: Seconds a periodic checkpoint may wait for its outputs (a broker outage): the loop goes
+#: on meanwhile and later periodic checkpoints wait their turn; it is also how long the
+#: output producer keeps retrying a message.
+OUTAGE_TIMEOUT = 3600.0
 
 
 class _CheckpointJob:
@@ -79,6 +85,7 @@ class _CheckpointJob:
         self.flush_seconds = 0.0
         self.n_bytes = 0
         self.error: BaseException | None = None
+        self.flush_timeout = FLUSH_TIMEOUT
         self.done = threading.Event()
 
 
@@ -114,12 +121,14 @@ class Checkpointer:
 
     def __init__(self, store, *, topic: str, outputs=None,
                  commit: Callable[[dict], Any] | None = None,
-                 flush_timeout: float = FLUSH_TIMEOUT):
+                 flush_timeout: float = FLUSH_TIMEOUT,
+                 outage_timeout: float = OUTAGE_TIMEOUT):
         self.store = store
         self.topic = topic
         self.outputs = outputs
         self.commit = commit
         self.flush_timeout = flush_timeout
+        self.outage_timeout = outage_timeout
         self.loop_thread: threading.Thread | None = None
         self.n_checkpoints = 0
         self.n_failed = 0
@@ -133,10 +142,17 @@ class Checkpointer:
 
     # -- one checkpoint ------------------------------------------------------------------
     def checkpoint(self, reason: str, states, offsets: dict | None = None, *,
-                   wait: bool = True) -> None:
+                   wait: bool = True) -> bool:
         """Cut ``states`` now; write them and commit ``offsets`` (now, or in the
-        background with ``wait=False``; at most one checkpoint is in flight)."""
-        self.finish(block=True)
+        background with ``wait=False``; at most one checkpoint is in flight).
+
+        Returns ``False`` when a ``wait=False`` checkpoint is deferred because the one in
+        flight still waits for its outputs (a broker outage): the caller asks again later.
+        A ``wait=True`` checkpoint waits at most ``flush_timeout`` for the one in flight.
+        """
+        if not wait and self._inflight is not None and not self._inflight.done.is_set():
+            return False
+        self.finish(block=True, timeout=self.flush_timeout + 5.0)
         t0 = time.perf_counter()
         states = list(states)
         payloads, written = [], []
@@ -150,12 +166,16 @@ class Checkpointer:
                 state.saved_at = time.time()
         job = _CheckpointJob(reason, payloads, dict(offsets or {}),
                              sum(s.evaluator.n_learned for s in states), t0, written)
+        if not wait and reason in PERIODIC:
+            job.flush_timeout = self.outage_timeout
+        else:
+            job.flush_timeout = self.flush_timeout
         self.last_cut = time.monotonic()
         if self.outputs is not None:
             from connectors.worker.outputs import OutputError
 
             try:
-                self.outputs.request_flush(self.flush_timeout)
+                self.outputs.request_flush(job.flush_timeout)
             except OutputError as err:
                 raise WorkerError(f"outputs not delivered: {err}; no checkpoint "
                                        "written: a restart resumes from the last one") from None
@@ -170,14 +190,19 @@ class Checkpointer:
                                                 name="labelstream-checkpoint-writer")
                 self._writer.start()
             self._jobs.put(job)
+        return True
 
-    def finish(self, *, block: bool) -> None:
-        """Complete the checkpoint in flight if it is written (or wait for it): raise its
-        error, commit its offsets (on the loop's thread only), log it."""
+    def finish(self, *, block: bool, timeout: float | None = None) -> None:
+        """Complete the checkpoint in flight if it is written (or wait for it, at most
+        ``timeout`` seconds): raise its error, commit its offsets (on the loop's thread
+        only), log it."""
         job = self._inflight
         if job is None or not (block or job.done.is_set()):
             return
-        job.done.wait()
+        if not job.done.wait(timeout):
+            raise WorkerError(f"outputs not delivered within {timeout:g} s (are the brokers "
+                              "reachable?); no checkpoint written: a restart resumes from "
+                              "the last one")
         self._inflight = None
         if job.error is not None:
             from connectors.checkpoint import CheckpointError
@@ -229,7 +254,7 @@ class Checkpointer:
         """Wait for the outputs the job covers, then write its snapshots (any thread)."""
         try:
             if self.outputs is not None:
-                self.outputs.wait_flushed(self.flush_timeout)
+                self.outputs.wait_flushed(job.flush_timeout)
             job.flush_seconds = time.perf_counter() - job.t0
             for name, payload in job.payloads:
                 job.n_bytes += self.store.write(name, payload)

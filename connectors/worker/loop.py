@@ -35,10 +35,11 @@ import logging
 import threading
 import time
 
-from connectors.worker.checkpointer import FLUSH_TIMEOUT, Checkpointer, load_state
+from connectors.worker.checkpointer import OUTAGE_TIMEOUT, Checkpointer, load_state
 from connectors.worker.config import WorkerConfig
 from connectors.worker.errors import UnreadableBatchError, WorkerError
 from connectors.worker.logfmt import kv
+from connectors.worker.outage import BrokerWatch
 from connectors.worker.partitions import PartitionOwner
 from connectors.worker.records import DLQ_MAX_VALUE_BYTES, RecordPath, warm_up
 from connectors.worker.reporting import Reporter
@@ -86,6 +87,8 @@ class Worker:
         self._owner = PartitionOwner(config, load=self._load_state, save=self._save_leaving,
                                      retire=self._reporter.retire)
         self._checkpoints.commit = self._owner.commit
+        self.broker = BrokerWatch(self._owner.connection_count)
+        self._broker_checked = 0.0
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -160,7 +163,7 @@ class Worker:
                 # order (one request in flight), and a retry may repeat a prediction
                 "enable_idempotence": False, "max_in_flight_requests_per_connection": 1,
                 "max_request_size": max(1_048_576, DLQ_MAX_VALUE_BYTES * 2),
-                "delivery_timeout_ms": int(FLUSH_TIMEOUT * 1000) - 5000}).start()
+                "delivery_timeout_ms": int(OUTAGE_TIMEOUT * 1000)}).start()
             self._records.outputs = self._checkpoints.outputs = self._outputs
         self._warm_up()
         if cfg.alerts is not None and cfg.alerts.enabled:
@@ -220,12 +223,18 @@ class Worker:
                     and time.monotonic() - checkpoints.last_cut >= cfg.checkpoint_interval):
                 self.checkpoint("interval", wait=False)
             records.expire_pending(self._owned_states())
+            now = time.monotonic()
+            if now - self._broker_checked >= 1.0:
+                self._broker_checked = now
+                was_connected = self.broker.connected
+                if self.broker.check(now) and not was_connected:
+                    self._last_message_at = now  # an outage is not a quiet topic
             if self._metrics is not None and \
                     time.monotonic() - self._reporter.published_at >= METRICS_INTERVAL:
                 self.publish_metrics()
             if cfg.stop_at_end and owner.at_end():
                 self.request_stop("end of the partitions")
-            elif (cfg.idle_timeout is not None
+            elif (cfg.idle_timeout is not None and self.broker.connected
                   and time.monotonic() - self._last_message_at >= cfg.idle_timeout):
                 self.request_stop(f"no message for {cfg.idle_timeout:g} s")
 
@@ -252,8 +261,8 @@ class Worker:
         states = self._owned_states() if states is None else list(states)
         offsets = (self._owner.offsets_to_commit(states)
                    if commit and self.config.group is not None else {})
-        self._records.since_checkpoint = 0
-        self._checkpoints.checkpoint(reason, states, offsets, wait=wait)
+        if self._checkpoints.checkpoint(reason, states, offsets, wait=wait):
+            self._records.since_checkpoint = 0
 
     # -- closing ---------------------------------------------------------------------------
     def _close(self) -> None:

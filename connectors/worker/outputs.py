@@ -200,9 +200,7 @@ def _child_main(fd: int) -> None:
         return
     from kafka import KafkaProducer
 
-    from connectors.kafka.codec import SourcePosition, encode_prediction
     from connectors.kafka.crc32c import use_compiled_crc32c
-    from connectors.worker.state import prediction_rows
 
     use_compiled_crc32c()
     try:
@@ -212,58 +210,88 @@ def _child_main(fd: int) -> None:
         return
     failures: list = []
     conn.send(("ready",))
+    # a flush request waits for the sends before it while the child keeps reading (a
+    # blocking producer.flush would stop reading, fill the socket and stall the loop)
+    sent: list = []  # futures since the last flush request
+    waits: list = []  # [(futures, deadline, t0)] of the flush requests not answered yet
     try:
         while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                break  # the parent is gone: deliver what we have, then stop
-            if isinstance(msg, list):
-                send = producer.send
-                for item in msg:
-                    try:
-                        if item[0] == "message":
-                            _, topic, key, value, headers = item
-                            send(topic, key=key, value=value,
-                                 headers=headers).add_errback(failures.append)
-                        elif item[0] == "one":
-                            _, topic, key, record_id, source, positives, scores, learned = item
-                            value = encode_prediction(record_id, SourcePosition(*source),
-                                                      positives, scores, learner=learner,
-                                                      records_learned=learned)
-                            send(topic, key=key, value=value).add_errback(failures.append)
-                        else:
-                            _, topic, names, P, S, rows = item
-                            for (key, record_id, source, learned), (positives, scores) in zip(
-                                    rows, prediction_rows(names, P, S)):
-                                value = encode_prediction(
-                                    record_id, SourcePosition(*source), positives, scores,
-                                    learner=learner, records_learned=learned)
-                                send(topic, key=key, value=value).add_errback(
-                                    failures.append)
-                    except Exception as err:  # noqa: BLE001 - reported at the next flush
-                        failures.append(err)
-            elif msg[0] == "flush":
-                t0 = time.monotonic()
+            if not waits or conn.poll(0.02):
                 try:
-                    producer.flush(timeout=msg[1])
-                except Exception as err:  # noqa: BLE001
-                    failures.append(err)
-                reply = (("failed", f"the broker refused {len(failures)} output "
-                                    f"message(s) ({failures[0]!r})") if failures
-                         else ("flushed", time.monotonic() - t0))
-                try:
-                    conn.send(reply)
-                except OSError:
-                    break  # the parent is gone: stop
-            elif msg[0] == "close":
-                break
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    break  # the parent is gone: deliver what we have, then stop
+                if isinstance(msg, list):
+                    _send_items(producer, msg, learner, sent, failures)
+                elif msg[0] == "flush":
+                    now = time.monotonic()
+                    waits.append((sent, now + msg[1], now))
+                    sent = []
+                elif msg[0] == "close":
+                    break
+            if waits and not _answer_flushes(conn, waits, failures):
+                break  # the parent is gone: stop
     finally:
         try:
             producer.close(timeout=10)
         except Exception:  # noqa: BLE001
             pass
         conn.close()
+
+
+def _send_items(producer, items, learner, sent: list, failures: list) -> None:
+    """Send one batch from the parent; each future goes to ``sent``."""
+    from connectors.kafka.codec import SourcePosition, encode_prediction
+    from connectors.worker.state import prediction_rows
+
+    send = producer.send
+    for item in items:
+        try:
+            if item[0] == "message":
+                _, topic, key, value, headers = item
+                sent.append(send(topic, key=key, value=value,
+                                 headers=headers).add_errback(failures.append))
+            elif item[0] == "one":
+                _, topic, key, record_id, source, positives, scores, learned = item
+                value = encode_prediction(record_id, SourcePosition(*source), positives,
+                                          scores, learner=learner, records_learned=learned)
+                sent.append(send(topic, key=key, value=value).add_errback(failures.append))
+            else:
+                _, topic, names, P, S, rows = item
+                for (key, record_id, source, learned), (positives, scores) in zip(
+                        rows, prediction_rows(names, P, S)):
+                    value = encode_prediction(record_id, SourcePosition(*source), positives,
+                                              scores, learner=learner,
+                                              records_learned=learned)
+                    sent.append(send(topic, key=key, value=value).add_errback(
+                        failures.append))
+        except Exception as err:  # noqa: BLE001 - reported at the next flush
+            failures.append(err)
+
+
+def _answer_flushes(conn, waits: list, failures: list) -> bool:
+    """Answer the oldest flush requests whose sends are all done (or whose time is up);
+    ``False`` when the parent is gone."""
+    while waits:
+        futures, deadline, t0 = waits[0]
+        futures[:] = [f for f in futures if not f.is_done]
+        now = time.monotonic()
+        if futures and now < deadline:
+            return True
+        waits.pop(0)
+        if failures:
+            reply = ("failed", f"the broker refused {len(failures)} output message(s) "
+                               f"({failures[0]!r})")
+        elif futures:
+            reply = ("failed", f"{len(futures)} output message(s) not acknowledged within "
+                               f"{deadline - t0:g} s")
+        else:
+            reply = ("flushed", now - t0)
+        try:
+            conn.send(reply)
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -218,6 +218,13 @@ class PartitionOwner:
                 return False
         return True
 
+    def connection_count(self) -> int | None:
+        """The consumer's open broker connections (its ``connection-count`` metric)."""
+        if self.consumer is None:
+            return None
+        value = self.consumer.metrics().get("consumer-metrics", {}).get("connection-count")
+        return None if value is None else int(value)
+
     def lag(self) -> list[tuple[int, int]]:
         """``(partition, high-water mark - next offset)`` of each owned partition known."""
         out = []
