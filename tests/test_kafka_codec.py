@@ -289,3 +289,50 @@ def test_prediction_values_are_the_same_json_with_either_encoder(monkeypatch):
         for label, p in scores.items():
             p = float(p)
             assert doc["scores"][str(label)] == (p if math.isfinite(p) else None)
+
+
+# -- unknown labels ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "unknown, code",
+    [
+        ('"sea"', "bad_unknown"),
+        ('[1.5]', "bad_unknown"),
+        ('[true]', "bad_unknown"),
+        ('[""]', "bad_unknown"),
+        ('["' + "u" * 1001 + '"]', "bad_unknown_label"),
+        ("[" + "9" * 1001 + "]", "bad_unknown_label"),
+        ('["sea", "sea"]', "duplicate_unknown"),
+        ('["7", 7]', "duplicate_unknown"),
+        ('["sky"]', "unknown_overlaps_labels"),
+        ('["3"]', "unknown_overlaps_labels"),
+        ("[" + ",".join(f'"u{i}"' for i in range(10_001)) + "]", "too_many_unknown"),
+    ],
+)
+def test_bad_unknown_is_a_dead_letter_with_its_code(unknown, code):
+    for shape in ('{"id": "r1", "features": {"a": 1}, "labels": ["sky", 3], "unknown": @}',
+                  '{"id": "r1", "features": [1, null], "labels": ["sky", 3], "unknown": @}',
+                  '{"id": "r1", "labels": ["sky", 3], "unknown": @}'):
+        out = decode_message(shape.replace("@", unknown).encode())
+        assert isinstance(out, DeadLetter), (shape, out)
+        assert out.code == code and out.code in REASONS, out
+
+
+def test_unknown_on_an_unlabelled_record_is_refused():
+    out = decode_message(b'{"id": "r1", "features": {"a": 1}, "labels": null, "unknown": ["u"]}')
+    assert out.code == "bad_unknown"
+
+
+def test_unknown_labels_decode_to_none_and_round_trip():
+    out = decode_message(b'{"id": "r1", "features": {"a": 1}, "labels": ["sky"], '
+                         b'"unknown": ["sea", 4]}')
+    assert out == DecodedRecord("r1", {"a": 1.0}, {"sky": True, "sea": None, "4": None})
+    delivery = decode_message(b'{"id": "r1", "labels": ["sky"], "unknown": ["sea"]}')
+    assert delivery.is_label_delivery and delivery.y == {"sky": True, "sea": None}
+    y = {"sky": True, "sea": None, "sand": False}
+    back = decode_message(encode_record({"a": 1.5}, y, id="r2"))
+    assert back == DecodedRecord("r2", {"a": 1.5}, {"sky": True, "sea": None})
+    back = decode_message(encode_label_delivery("r2", y))
+    assert back.y == {"sky": True, "sea": None}
+    # a clean record is written as before
+    assert encode_record({"a": 1.5}, {"sky": True}, id="r3") == \
+        b'{"id":"r3","features":{"a":1.5},"labels":["sky"]}'

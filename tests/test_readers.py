@@ -581,6 +581,44 @@ def test_jsonl_malformed(tmp_path, line, reason):
     assert len(records(skipping)) == 1 and skipping.n_bad == 1
 
 
+@pytest.mark.parametrize(
+    "unknown, reason",
+    [
+        ('"sea"', "'unknown' must be a list of labels, got str"),
+        ('{"sea": 1}', "'unknown' must be a list"),
+        ('[1.5]', "unknown label 1.5 is not a string or an integer"),
+        ('[true]', "unknown label True is not"),
+        ('[null]', "unknown label None is not"),
+        ('[""]', "an unknown label is the empty string"),
+        ('["sea", "sea"]', "label 'sea' is named twice in 'unknown'"),
+        ('["7", 7]', "label '7' is named twice in 'unknown'"),
+        ('["sky"]', "label 'sky' is both in 'labels' and in 'unknown'"),
+        ('[3]', "label '3' is both in 'labels' and in 'unknown'"),
+    ],
+)
+def test_jsonl_bad_unknown_names_file_line_and_problem(tmp_path, unknown, reason):
+    line = '{"features": {"a": 1}, "labels": ["sky", 3], "unknown": ' + unknown + "}"
+    path = write(tmp_path / "s.jsonl", '{"features": {}, "labels": []}\n' + line + "\n")
+    with pytest.raises(MalformedRecordError) as info:
+        records(open_stream(path))
+    assert info.value.position == 2 and reason in info.value.reason
+    assert str(path) in str(info.value) and "line 2" in str(info.value)
+    skipping = JSONLReader(path, skip_bad=True)
+    assert len(records(skipping)) == 1 and skipping.n_bad == 1
+
+
+def test_jsonl_unknown_labels_map_to_none(tmp_path):
+    path = write(tmp_path / "s.jsonl",
+                 '{"features": {"a": 1}, "labels": ["sky"], "unknown": ["sea", 4]}\n'
+                 '{"features": {"a": 2}, "labels": ["sea"], "unknown": []}\n'
+                 '{"features": {"a": 3}, "labels": [], "unknown": null}\n')
+    assert records(open_stream(path)) == [
+        ({"a": 1.0}, {"sky": True, "sea": None, "4": None}),
+        ({"a": 2.0}, {"sea": True}),
+        ({"a": 3.0}, {}),
+    ]
+
+
 def test_decode_record_is_reusable():
     assert decode_record({"features": [1], "labels": ["a"], "id": "k"}) == (
         {"0": 1.0},
