@@ -48,8 +48,8 @@ class BinaryRelevance(base.Wrapper, base.MultiLabelClassifier):
     Each label gets its own fresh clone of ``classifier`` the first time the label is named
     in a ``y`` (as ``True``, ``False`` or ``None``); from then on it learns from every record,
     a label absent from ``y`` counting as negative, except where ``y[label] is None``
-    (unknown for that record): that label's model skips the record. Labels therefore may appear at any time, and
-    features may appear or disappear as the wrapped classifier allows (river's linear
+    (unknown for that record): that label's model skips the record. Labels therefore may
+    appear at any time, and features may appear or disappear as the wrapped classifier allows (river's linear
     models and ``StandardScaler`` handle both).
 
     Parameters

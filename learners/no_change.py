@@ -17,7 +17,8 @@ class NoChange(base.MultiLabelClassifier):
     Notes
     -----
     Every label ever named in a ``y`` (``True``, ``False`` or ``None``, unknown) is known
-    and appears in the predictions (an unknown label is not positive in the last set), in order of first appearance. The score of a label is 1.0 if it was
+    and appears in the predictions (an unknown label is not positive in the last set), in
+    order of first appearance. The score of a label is 1.0 if it was
     positive in the last learnt record and 0.0 otherwise; :meth:`predict_proba_one` gives
     the same as a degenerate distribution.
 
