@@ -49,8 +49,8 @@ class BinaryRelevance(base.Wrapper, base.MultiLabelClassifier):
     in a ``y`` (as ``True``, ``False`` or ``None``); from then on it learns from every record,
     a label absent from ``y`` counting as negative, except where ``y[label] is None``
     (unknown for that record): that label's model skips the record. Labels therefore may
-    appear at any time, and features may appear or disappear as the wrapped classifier allows (river's linear
-    models and ``StandardScaler`` handle both).
+    appear at any time, and features may appear or disappear as the wrapped classifier
+    allows (river's linear models and ``StandardScaler`` handle both).
 
     Parameters
     ----------

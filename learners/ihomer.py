@@ -642,7 +642,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         center = True if self._center is None else self._center
         f = self._f
         K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L,
-               max(len(self._clusters), 1), self._cluster_capacity, self.max_classes, bool(self.autoregressive), center,
+               max(len(self._clusters), 1), self._cluster_capacity, self.max_classes,
+               bool(self.autoregressive), center,
                f[0], f[1], f[2], f[3],
                self._state, self._W, self._GW, self._A, self._GA, self._b, self._Gb,
                self._br_lr,

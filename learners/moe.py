@@ -557,12 +557,14 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
                 out_pred, out_score, out_choice)
         if not self._task:
             K.step_data(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, center,
-                        self._hyper(), self._f, self._istate, self._W, self._GW, self._b, self._Gb, all_labs,
+                        self._hyper(), self._f, self._istate, self._W, self._GW, self._b,
+                        self._Gb, all_labs,
                         self._thr_grid, self._thr_score, self._stats, self._learnable, *gen,
                         *router, *tail)
         else:
             K.step_task(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L,
-                        len(self._groups), center, self._hyper(), self._f, self._istate, self._W, self._GW,
+                        len(self._groups), center, self._hyper(), self._f, self._istate,
+                        self._W, self._GW,
                         self._b, self._Gb, all_labs, self._label_group, self._grp_ptr,
                         self._grp_lab, self._act_lab, self._thr_grid, self._thr_score,
                         self._stats, *gen, *router, *tail)
