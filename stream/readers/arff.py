@@ -168,14 +168,20 @@ class _Header(NamedTuple):
 def _read_header(f: TextIO, path: str) -> _Header:
     relation = ""
     attributes: list[ArffAttribute] = []
-    data_line = 0
+    declared: dict[str, int] = {}  # attribute name -> its line
+    data_line = lineno = 0
     for lineno, raw in enumerate(f, 1):
         line = raw.strip()
         if not line or line[0] == "%":
             continue
         low = line[:10].lower()
         if low.startswith("@attribute"):
-            attributes.append(_parse_attribute(line, path, lineno))
+            attr = _parse_attribute(line, path, lineno)
+            if attr.name in declared:
+                raise _header_error(path, lineno, f"attribute name {attr.name!r} is declared "
+                                                  f"twice (first on line {declared[attr.name]})")
+            declared[attr.name] = lineno
+            attributes.append(attr)
         elif low.startswith("@relation"):
             relation = _unquote(line[len("@relation") :])
         elif low.startswith("@data"):
@@ -186,14 +192,9 @@ def _read_header(f: TextIO, path: str) -> _Header:
                 path, lineno, f"expected @relation, @attribute or @data, got {line[:60]!r}"
             )
     if not data_line:
-        raise StreamError(f"{path}: not an ARFF file (no @data line)")
+        raise StreamError(f"{path}: not an ARFF file (no @data line in its {lineno} lines)")
     if not attributes:
-        raise StreamError(f"{path}: the ARFF header declares no attribute")
-    seen: set[str] = set()
-    for attr in attributes:
-        if attr.name in seen:
-            raise StreamError(f"{path}: attribute name {attr.name!r} is declared twice")
-        seen.add(attr.name)
+        raise _header_error(path, data_line, "the ARFF header declares no attribute")
     sparse = False
     for raw in f:
         line = raw.strip()

@@ -81,7 +81,7 @@ class CSVReader(StreamReader):
         columns = [name.strip() for name in header]
         if len(set(columns)) != len(columns):
             dup = next(c for c in columns if columns.count(c) > 1)
-            raise StreamError(f"{self.path}: column {dup!r} appears twice in the header")
+            raise StreamError(f"{self.path}, line 1: column {dup!r} appears twice in the header")
         self.columns = columns
         if label_columns is not None:
             if isinstance(label_columns, str):
