@@ -342,10 +342,17 @@ ROWS = (("example F1", "example_f1", "no_change_example_f1"),
         ("macro F1", "macro_f1", None),
         ("macro precision", "macro_precision", None),
         ("macro recall", "macro_recall", None),
+        ("  head-label macro F1", "head_macro_f1", None),
+        ("  medium-label macro F1", "medium_macro_f1", None),
+        ("  tail-label macro F1", "tail_macro_f1", None),
         ("Hamming loss", "hamming_loss", None),
         ("subset accuracy", "subset_accuracy", None),
         ("precision@1", "precision_at_1", None),
-        ("precision@3", "precision_at_3", None))
+        ("precision@3", "precision_at_3", None),
+        ("macro AUC", "macro_auc", None),
+        ("micro AUC", "micro_auc", None),
+        ("ranking avg precision", "lrap", None),
+        ("one-error", "one_error", None))
 
 
 def _fmt(v):
@@ -360,10 +367,13 @@ def format_summary(s: dict) -> str:
         f"records  {s['instances']:,} in {s['seconds']:.2f} s = "
         f"{s['instances_per_second']:,.0f} records/s; {s['labels']} labels",
         "",
-        f"{'metric':<20}{'learner':>10}{'no-change':>11}",
+        f"{'metric':<24}{'learner':>10}{'no-change':>11}",
     ]
     for title, key, base in ROWS:
-        lines.append(f"{title:<20}{_fmt(s.get(key)):>10}{_fmt(s.get(base)) if base else '':>11}")
+        lines.append(f"{title:<24}{_fmt(s.get(key)):>10}{_fmt(s.get(base)) if base else '':>11}")
+    if s.get("unknown_label_slots"):
+        lines.append(f"scored on known labels only: {s['unknown_label_slots']:,} label slots "
+                     f"were unknown ({s.get('unknown_share', 0):.1%})")
     lines.append("")
     lines.append(
         f"gain over no-change (kappa-temporal): example F1 {_fmt(s['kappa_temporal_example_f1'])}, "

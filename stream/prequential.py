@@ -126,6 +126,7 @@ class PrequentialEvaluator:
         self.baseline = MultiLabelMetrics(window_size, top_k=(), ranking=False)
         self.n_predicted = 0
         self.n_learned = 0
+        self.n_unknown_slots = 0  # label slots of the scored records that were unknown
         self._pending: deque = deque()
         self._nochange_cols: list = []
         self._dense_labels = not getattr(learner, "_sparse_labels", False)
@@ -159,6 +160,16 @@ class PrequentialEvaluator:
         true_cols = labels.positions(y)
         pred_cols = labels.positions(pred)
         n_labels = len(labels)
+        # unknown labels (None in y) are not scored: out of the prediction and the ranking
+        unknown = labels.unknown_positions(y) if None in y.values() else None
+        if unknown is not None:
+            self.n_unknown_slots += sum(1 for v in y.values() if v is None)
+        if unknown is not None and unknown.size:
+            pred_cols = np.setdiff1d(pred_cols, unknown, assume_unique=True)
+            if scores:
+                scores = {k: v for k, v in scores.items() if y.get(k, False) is not None}
+        else:
+            unknown = None
         patk = score_row = None
         if scores:
             patk = precisions_at_k(true_cols, scores, self._label_pos, self.top_k)
@@ -169,6 +180,8 @@ class PrequentialEvaluator:
                 col = pos.get(label)
                 if col is not None and col < n_labels and value == value:
                     score_row[col] = value
+            if unknown is not None:
+                score_row[unknown[unknown < n_labels]] = np.nan
         self.metrics.update(true_cols, pred_cols, n_labels, patk, score_row)
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
         self._pending.append((x, y if learn_y is None else learn_y, true_cols))
@@ -236,12 +249,27 @@ class PrequentialEvaluator:
         np.cumsum(np.bincount(rows, minlength=n), out=t_ptr[1:])
         names = self.learner.labels_
         lmap = np.fromiter((labels.add(nm) for nm in names), dtype=np.int64, count=len(names))
+        if batch.unknown is not None:  # unknown slots: out of the prediction and the ranking
+            U = np.zeros((n, len(labels)), dtype=bool)
+            for j, name in enumerate(batch.label_names):
+                col = labels.get(name)
+                if col is not None:
+                    U[:, col] = batch.unknown[:, j]
+            self.n_unknown_slots += int(batch.unknown.sum())
+            m = min(P.shape[1], S.shape[1], lmap.size)
+            hidden = U[:, lmap[:m]]
+            P = np.array(P, dtype=bool)
+            P[:, :m] &= ~hidden
+            S = np.array(S, dtype=np.float64)
+            S[:, :m][hidden] = np.nan
         prow, pcol = np.nonzero(P)
         p_idx = lmap[pcol]
         p_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(prow, minlength=n), out=p_ptr[1:])
         patk = self._batch_precision_at_k(S, lmap, t_ptr, t_idx, len(labels))
         scores = self._batch_score_rows(S, lmap, n_labels, len(labels))
+        if batch.unknown is not None:
+            scores[U[:, :scores.shape[1]]] = np.nan
         first_position = self.metrics.n
         self.metrics.update_many(t_ptr, t_idx, p_ptr, p_idx, n_labels, patk, scores)
         # no-change predicts the previous record's labels
@@ -319,6 +347,9 @@ class PrequentialEvaluator:
         """Final cumulative figures (no window) with the gains over no-change."""
         out = {"instances": self.metrics.n, "labels": len(self.labels)}
         out.update(self.metrics.get())
+        out["unknown_label_slots"] = self.n_unknown_slots
+        slots = self.metrics.n * len(self.labels)
+        out["unknown_share"] = self.n_unknown_slots / slots if slots else 0.0
         base = self.baseline.get()
         for name in ("example_f1", "micro_f1"):
             out[BASELINE_PREFIX + name] = base[name]

@@ -18,7 +18,8 @@ from pathlib import Path
 __all__ = ["write_report", "PLOTTED"]
 
 PLOTTED = ("window_example_f1", "window_micro_f1", "window_macro_f1",
-           "window_subset_accuracy", "window_hamming_loss")
+           "window_tail_macro_f1", "window_macro_auc", "window_subset_accuracy",
+           "window_hamming_loss")
 
 
 def _clean(value):
