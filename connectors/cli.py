@@ -41,6 +41,7 @@ class ReplayConfig:
     detector: str = "adwin"
     label_drift: tuple = ("cardinality", "prevalence", "correlation")
     alerts: AlertConfig | None = None
+    label_noise: object = None  # stream.label_noise.LabelNoise, or None
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -128,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="records in the sliding-window metrics")
     rp.add_argument("--label-delay", type=int, default=0, metavar="N",
                     help="labels reach the learner N records after the prediction")
+    rp.add_argument("--label-noise", default=None, metavar="missing=P,flip=Q",
+                    help="corrupt the labels the learner learns (each positive dropped with "
+                         "probability P, replaced by a wrong label with probability Q) while "
+                         "the metrics score against the clean labels: what noise costs")
+    rp.add_argument("--noise-seed", type=int, default=0, metavar="SEED",
+                    help="seed of --label-noise")
     rp.add_argument("--shuffle", type=int, default=None, metavar="SEED",
                     help="replay in a seeded random order (loads the file into memory)")
     rp.add_argument("--skip-bad", action="store_true",
@@ -216,9 +223,14 @@ def _replay_config(args) -> ReplayConfig:
 
         make_detector(args.detector)
         alerts = AlertConfig.from_args(args)
+        noise = None
+        if args.label_noise is not None:
+            from stream.label_noise import LabelNoise
+
+            noise = LabelNoise.parse(args.label_noise, seed=args.noise_seed)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
+    return ReplayConfig(label_noise=noise, source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
                         report_every=args.report_every, json=args.json, quiet=args.quiet,
                         detector=args.detector, label_drift=label_drift, alerts=alerts)
@@ -296,7 +308,8 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
                           limit=cfg.limit, report_every=cfg.report_every,
                           # no callback without a bar: evaluate's progress tick folds the
                           # metric sums at wall-clock times (last-ulp differences run to run)
-                          on_progress=bar.update if bar.enabled else None, watch=watch)
+                          on_progress=bar.update if bar.enabled else None, watch=watch,
+                          label_noise=cfg.label_noise)
     finally:
         bar.close()
         close = getattr(records, "close", None)
@@ -311,6 +324,9 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     summary.update(result.summary)
     summary["window"] = cfg.window
     summary["label_delay"] = cfg.label_delay
+    if cfg.label_noise is not None:
+        n = cfg.label_noise
+        summary["label_noise"] = {"missing": n.missing, "flip": n.flip, "seed": n.seed}
     summary["bad_records"] = getattr(records, "n_bad", 0)
     if getattr(records, "n_unlabelled", 0):  # kafka://: predicted-only, never labelled
         summary["unlabelled_records"] = records.n_unlabelled
@@ -371,6 +387,11 @@ def format_summary(s: dict) -> str:
     ]
     for title, key, base in ROWS:
         lines.append(f"{title:<24}{_fmt(s.get(key)):>10}{_fmt(s.get(base)) if base else '':>11}")
+    if s.get("label_noise"):
+        n = s["label_noise"]
+        lines.append(f"label noise: the learner learned labels with {n['missing']:.0%} of the "
+                     f"positives missing and {n['flip']:.0%} replaced by a wrong label (seed "
+                     f"{n['seed']}); scored against the clean labels")
     if s.get("unknown_label_slots"):
         lines.append(f"scored on known labels only: {s['unknown_label_slots']:,} label slots "
                      f"were unknown ({s.get('unknown_share', 0):.1%})")

@@ -361,7 +361,8 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
              label_names: Sequence | None = None, limit: int | None = None,
              report_every: int = 100, on_progress: Callable[[dict], None] | None = None,
              progress_interval: float = 0.5, top_k=(1, 3, 5),
-             batch_size: int = 256, watch=None, tail_cuts=None) -> PrequentialResult:
+             batch_size: int = 256, watch=None, tail_cuts=None,
+             label_noise=None) -> PrequentialResult:
     """Run the prequential loop over ``records`` and return its :class:`PrequentialResult`.
 
     Parameters
@@ -378,6 +379,9 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
         A drift watcher (see :class:`PrequentialEvaluator`); its events are returned.
     tail_cuts
         The head / medium / tail split of macro-F1 (see :class:`PrequentialEvaluator`).
+    label_noise
+        A :class:`~stream.label_noise.LabelNoise`: the learner learns the corrupted labels
+        while the metrics score against the clean ones (``None``: no noise).
     on_progress
         Called about every ``progress_interval`` seconds with ``{"records",
         "records_per_second", "example_f1"}`` (for progress bars).
@@ -421,28 +425,35 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
             on_progress({"records": n, "records_per_second": n / max(elapsed, 1e-9),
                          "example_f1": ev.metrics.get()["example_f1"]})
 
+    if label_noise is not None and label_noise.active:
+        from stream.label_noise import NoisyRecords
+
+        triples = iter(NoisyRecords(records, label_noise, label_names))
+    else:
+        triples = ((x, y, None) for x, y in records)
     if batched:
-        chunk = []
-        for record in records:
+        chunk, learn = [], []
+        for x, y, z in triples:
             if limit is not None and n + len(chunk) >= limit:
                 break
-            chunk.append(record)
+            chunk.append((x, y))
+            learn.append((x, y if z is None else z))
             at_report = report_every and (n + len(chunk)) % report_every == 0
             if len(chunk) >= batch_size or at_report:
-                ev.process_many(chunk)
+                ev.process_many(chunk, learn_records=learn if label_noise else None)
                 n += len(chunk)
-                chunk = []
+                chunk, learn = [], []
                 if at_report:
                     history.append(ev.snapshot())
                 tick()
         if chunk:
-            ev.process_many(chunk)
+            ev.process_many(chunk, learn_records=learn if label_noise else None)
             n += len(chunk)
     else:
-        for x, y in records:
+        for x, y, z in triples:
             if limit is not None and n >= limit:
                 break
-            ev.process_one(x, y)
+            ev.process_one(x, y, learn_y=z)
             n += 1
             if report_every and n % report_every == 0:
                 history.append(ev.snapshot())

@@ -118,3 +118,18 @@ def test_label_delay_option_runs_and_lowers_no_change_gain():
     path = str(DATA / "emotions" / "emotions.arff")
     out = json.loads(labelstream("replay", path, "--label-delay", "50", "--json").stdout)
     assert out["instances"] == 593 and out["label_delay"] == 50
+
+
+def test_label_noise_lowers_quality_against_the_clean_truth_reproducibly():
+    clean = json.loads(labelstream("replay", "--json", "--learner", "br").stdout)
+    noisy = [json.loads(labelstream("replay", "--json", "--learner", "br", "--label-noise",
+                                    "missing=0.4,flip=0.1", "--noise-seed", "3").stdout)
+             for _ in range(2)]
+    assert noisy[0]["example_f1"] == noisy[1]["example_f1"] < clean["example_f1"] - 0.01
+    assert noisy[0]["label_noise"] == {"missing": 0.4, "flip": 0.1, "seed": 3}
+    # the truth it is scored against is the clean one: no-change repeats the clean labels
+    assert noisy[0]["no_change_example_f1"] == clean["no_change_example_f1"]
+    table = labelstream("replay", "--learner", "br", "--label-noise", "missing=0.2").stdout
+    assert "scored against the clean labels" in table
+    bad = labelstream("replay", "--label-noise", "missing=2", check=False)
+    assert bad.returncode == 2 and "must be in [0, 1]" in bad.stderr
