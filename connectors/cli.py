@@ -230,10 +230,11 @@ def _replay_config(args) -> ReplayConfig:
             noise = LabelNoise.parse(args.label_noise, seed=args.noise_seed)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    return ReplayConfig(label_noise=noise, source=source, learner=args.learner, seed=args.seed, limit=args.limit,
+    return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
                         report_every=args.report_every, json=args.json, quiet=args.quiet,
-                        detector=args.detector, label_drift=label_drift, alerts=alerts)
+                        detector=args.detector, label_drift=label_drift, alerts=alerts,
+                        label_noise=noise)
 
 
 class _UsageError(Exception):
