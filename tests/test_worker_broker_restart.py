@@ -46,6 +46,17 @@ def _values():
     return values
 
 
+def _scrape(worker) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics",
+                                    timeout=2) as resp:
+            return resp.read().decode()
+    except OSError:
+        return ""
+
+
 def _wait(condition, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -120,7 +131,8 @@ def test_an_outage_longer_than_the_session_is_reported_and_survived(crashing_bro
     cfg = worker_config(broker, topic, group="g2", learner="br", model_per_partition=True,
                         predictions_topic=topic + "-pred", checkpoint_every=400,
                         checkpoint_dir=str(tmp_path / "ckpt"), stop_at_end=False,
-                        idle_timeout=10.0, max_poll_records=50, session_timeout=session)
+                        idle_timeout=10.0, max_poll_records=50, session_timeout=session,
+                        metrics_port=0)
     worker = Worker(cfg)
     result, failure = {}, []
 
@@ -134,16 +146,19 @@ def test_an_outage_longer_than_the_session_is_reported_and_survived(crashing_bro
     thread.start()
     _wait(lambda: worker.messages_handled >= 1_500 or not thread.is_alive())
     assert thread.is_alive(), failure
+    killed_at = worker.messages_handled
     broker.kill()
     down = time.monotonic()
     _wait(lambda: not worker.broker.connected, timeout=30)
+    _wait(lambda: "labelstream_worker_broker_connected 0.0" in _scrape(worker), timeout=10)
     time.sleep(max(0.0, session + 4.0 - (time.monotonic() - down)))
-    assert thread.is_alive() and worker.messages_handled < 6_000
+    assert thread.is_alive() and killed_at < 6_000
     broker.restart()
     _wait(lambda: worker.broker.connected, timeout=60)
     thread.join(240)
     assert not thread.is_alive() and not failure, failure
     assert worker.broker.outages == 1 and worker.broker.outage_seconds >= session
+    assert result["broker_outages"] == 1 and result["broker_outage_seconds"] >= session
     messages = [r.getMessage() for r in caplog.records]
     assert any("worker.broker_unreachable" in m for m in messages), messages
     assert any("worker.broker_back" in m for m in messages), messages

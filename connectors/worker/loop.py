@@ -295,7 +295,7 @@ class Worker:
     def publish_metrics(self, *, up: bool = True) -> dict:
         """Compute the ``/metrics`` snapshot now (loop thread) and publish it."""
         return self._reporter.publish(self._records, self._checkpoints, self._owned_states(),
-                                      self._owner.lag(), up=up)
+                                      self._owner.lag(), up=up, broker=self.broker)
 
     def records_per_second(self) -> float | None:
         """Records predicted per second from the first prediction (the end of the first
@@ -338,4 +338,4 @@ class Worker:
         """This run's counts and each model's lifetime figures
         (:meth:`~connectors.worker.reporting.Reporter.summary`)."""
         return self._reporter.summary(self._records, self._checkpoints, self._owned_states(),
-                                      stop_reason=self.stop_reason)
+                                      stop_reason=self.stop_reason, broker=self.broker)

@@ -82,6 +82,12 @@ FAMILIES = {
     "prequential": ("gauge", "Prequential metrics by model, metric and scope."),
     "checkpoint_age_seconds": ("gauge", "Seconds since the last checkpoint this run wrote."),
     "checkpoints_total": ("counter", "Checkpoints written."),
+    "checkpoint_failures_total": ("counter", "Periodic checkpoints that could not be written "
+                                             "(the worker went on; see the log)."),
+    "broker_connected": ("gauge", "1 while the consumer has a broker connection, 0 during "
+                                  "an outage."),
+    "broker_outages_total": ("counter", "Broker outages (no connection for a few seconds)."),
+    "broker_outage_seconds_total": ("counter", "Seconds spent in broker outages."),
     "up": ("gauge", "1 while the worker loop runs."),
 }
 #: Bucket bounds (seconds) of the batch handling histogram: a poll of up to a few

@@ -56,12 +56,14 @@ class Reporter:
         """A per-partition model went to another worker: keep its figures for the summary."""
         self._retired[state.name] = state_summary(state)
 
-    def publish(self, records, checkpoints, states, lag, *, up: bool = True) -> dict:
+    def publish(self, records, checkpoints, states, lag, *, up: bool = True,
+                broker=None) -> dict:
         """Compute the ``/metrics`` snapshot now and make it the published one.
 
         ``records``: the :class:`~connectors.worker.records.RecordPath`; ``checkpoints``:
         the :class:`~connectors.worker.checkpointer.Checkpointer`; ``states``: the owned
-        model states; ``lag``: ``[(partition, lag)]``.
+        model states; ``lag``: ``[(partition, lag)]``; ``broker``: the
+        :class:`~connectors.worker.outage.BrokerWatch` (``None``: not reported).
         """
         now = time.monotonic()
         then, records_then = self._rate_mark
@@ -75,7 +77,12 @@ class Reporter:
                     "label_deliveries_total": counts["label_deliveries"],
                     "records_per_second": rate,
                     "checkpoints_total": checkpoints.n_checkpoints,
+                    "checkpoint_failures_total": checkpoints.n_failed,
                     "up": 1 if up else 0}
+        if broker is not None:
+            counters["broker_connected"] = 1 if broker.connected else 0
+            counters["broker_outages_total"] = broker.outages
+            counters["broker_outage_seconds_total"] = broker.outage_seconds
         age = checkpoints.age()
         if age is not None:
             counters["checkpoint_age_seconds"] = age
@@ -109,7 +116,7 @@ class Reporter:
         self.published = {**self.published, "counters": {
             **self.published.get("counters", {}), "up": 0}}
 
-    def summary(self, records, checkpoints, states, *, stop_reason) -> dict:
+    def summary(self, records, checkpoints, states, *, stop_reason, broker=None) -> dict:
         """What this worker did: this run's counts, and each model's lifetime figures.
 
         With one model its metrics (as ``labelstream replay`` reports them:
@@ -133,10 +140,14 @@ class Reporter:
                "pending_expired": counts["pending_expired"],
                "drift_events": counts["drift_events"],
                "checkpoints": checkpoints.n_checkpoints,
+               "checkpoint_failures": checkpoints.n_failed,
                "seconds": time.monotonic() - self.started_at,
                "records_per_second": records.clock.rate(),
                "learned": sum(m["learned"] for m in models),
                "models": models}
+        if broker is not None:
+            out["broker_outages"] = broker.outages
+            out["broker_outage_seconds"] = broker.outage_seconds
         if len(states) == 1 and not cfg.model_per_partition:
             state = states[0]
             out.update(state.evaluator.summary())
