@@ -57,7 +57,7 @@ import math
 import numpy as np
 from numba import njit
 
-from learners._logistic_kernels import _f1, _sigmoid, _standardise
+from learners._logistic_kernels import _f1, _sigmoid, _standardise, robust_weight
 
 HIER = 0  # expert 0; binary relevance at rate k is expert 1 + k; no-change is the last
 
@@ -235,8 +235,9 @@ def step(
     # expert per tree node, node_ready (nodes,) bool; thr_grid (G,) ascending, thr_score
     # (R, G)
     node_score, node_ready, thr_grid, thr_score, fade_expert, fade_thr,
-    # learning
-    lr, l2, min_count,
+    # learning; robust: weight 1 - robust * p on the step of a label the record says is
+    # absent (0 = off; see learners._logistic_kernels.robust_weight)
+    lr, l2, min_count, robust,
     # local drift: dd (P, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (P,) bool,
     # alt_n (P,) int64, alt_sum (P,) paired F1 gain; confidences; event log
     local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
@@ -553,6 +554,8 @@ def step(
         for kr in range(R):
             for l in range(n_labels):
                 g = p[kr, l] - (1.0 if y[l] else 0.0)
+                if robust > 0.0 and not y[l]:
+                    g *= robust_weight(p[kr, l], robust)
                 p[kr, l] = g
                 Gb[kr, l] += g * g
                 b[kr, l] -= br_lr[kr] * g / math.sqrt(Gb[kr, l] + 1e-8)

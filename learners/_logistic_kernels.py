@@ -45,6 +45,22 @@ def _standardise(j, v, center, f_count, f_mean, f_m2, f_sumsq, n_total):
     return v / math.sqrt(f_sumsq[j] / n_total)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def robust_weight(p, robust):
+    """Weight of a negative label's step under the ``robust`` option: ``1 - robust * p``.
+
+    ``p`` is the model's probability that the label is present: a confident
+    disagreement (``p`` near 1: probably a positive missing from the record) gets a small
+    step, an agreement (``p`` near 0) the full one. ``robust=0`` gives 1 (off).
+
+    Examples
+    --------
+    >>> robust_weight(0.9, 0.5), robust_weight(0.1, 0.5), robust_weight(0.9, 0.0)
+    (0.55, 0.95, 1.0)
+    """
+    return 1.0 - robust * p
+
+
 @njit(cache=True, nogil=True)
 def _scores_row(k0, k1, x_idx, x_val, W, b, n_labels, center, f_count, f_mean, f_m2,
                 f_sumsq, n_total, s, out):
@@ -104,7 +120,7 @@ def restore_label_columns(k0, k1, x_idx, labs, W, G, keep):
 @njit(cache=True, nogil=True)
 def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center, f_count,
                 f_mean, f_m2, f_sumsq, n_total, lr, l2, ofo_a, ofo_b, thr_grid, thr_score,
-                thr_fade, u_ptr, u_idx):
+                thr_fade, u_ptr, u_idx, robust=0.0):
     """Update feature statistics, OFO threshold counts and weights, row by row.
 
     Returns the new total record count. ``ofo_a`` / ``ofo_b`` accumulate, per label,
@@ -117,6 +133,11 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
     empty on a clean stream, which then runs exactly as without them): an unknown label
     is left out of the threshold scores (as if neither predicted nor true) and its
     weights, bias, AdaGrad sums and OFO counts are left as they were.
+
+    ``robust`` (``r`` in ``[0, 1]``; 0 = off, the plain logistic step): a label the record
+    says is absent takes a step weighted ``1 - r * p`` (``p`` its predicted probability),
+    so a confident disagreement -- likely a missing positive -- pulls the model down less
+    (:func:`robust_weight`). Positives always take the full step.
     """
     n = len(x_ptr) - 1
     width = 1
@@ -175,6 +196,8 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
             ofo_a[l] += y[l] * yhat
             ofo_b[l] += y[l] + yhat
             g = p[l] - y[l]
+            if robust > 0.0 and y[l] == 0.0:
+                g *= robust_weight(p[l], robust)
             p[l] = g  # reuse as the gradient
             Gb[l] += g * g
             b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)

@@ -52,7 +52,7 @@ import math
 import numpy as np
 from numba import njit
 
-from learners._logistic_kernels import _f1, _sigmoid, _standardise
+from learners._logistic_kernels import _f1, _sigmoid, _standardise, robust_weight
 
 EV_WARNING, EV_DRIFT, EV_REPLACED, EV_REACTIVATED = 1, 2, 3, 4
 
@@ -61,11 +61,11 @@ HYPER = ("lr", "l2", "thr_fade", "usage_fade", "fast_fade", "slow_fade", "min_re
          "gate_fade", "gate_z", "gate_margin", "router_lr", "router_l2", "temperature",
          "correct_threshold", "include_threshold", "warning_confidence",
          "drift_confidence", "candidate_cooldown", "reactivate_margin", "replace_z",
-         "top_k", "router_every", "router_batch")
+         "top_k", "router_every", "router_batch", "robust")
 (H_LR, H_L2, H_THR_FADE, H_USAGE_FADE, H_FAST_FADE, H_SLOW_FADE, H_MIN_RECORDS, H_GATE_FADE,
  H_GATE_Z, H_GATE_MARGIN, H_ROUTER_LR, H_ROUTER_L2, H_TEMPERATURE, H_CORRECT, H_INCLUDE,
  H_WARN, H_DRIFT, H_COOLDOWN, H_REACTIVATE, H_REPLACE_Z, H_TOP_K, H_ROUTER_EVERY,
- H_ROUTER_BATCH) = range(len(HYPER))
+ H_ROUTER_BATCH, H_ROBUST) = range(len(HYPER))
 #: Rows of the per-(slot, group) ``stats`` array: records learned, faded usage, recent
 #: example-F1, longer-run example-F1, and a memory's home level.
 ST_N, ST_USAGE, ST_FAST, ST_SLOW, ST_REF = range(5)
@@ -163,11 +163,17 @@ def _score_thresholds(thr_score, m, g, thr_grid, fade, p, y, labs, n_true):
 
 
 @njit(cache=True, nogil=True)
-def _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2):
-    """One AdaGrad step of bank model ``m`` on the labels ``labs`` (``p`` before it)."""
+def _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2, robust):
+    """One AdaGrad step of bank model ``m`` on the labels ``labs`` (``p`` before it).
+
+    ``robust > 0``: a label absent from the record steps with weight ``1 - robust * p``
+    (:func:`learners._logistic_kernels.robust_weight`); 0 is the plain step.
+    """
     for q in range(labs.size):
         l = labs[q]
         g = p[m, l] - (1.0 if y[l] else 0.0)
+        if robust > 0.0 and not y[l]:
+            g *= robust_weight(p[m, l], robust)
         Gb[m, l] += g * g
         b[m, l] -= lr * g / math.sqrt(Gb[m, l] + 1e-8)
     for k in range(k0, k1):
@@ -177,7 +183,10 @@ def _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2):
         j = x_idx[k]
         for q in range(labs.size):
             l = labs[q]
-            gr = (p[m, l] - (1.0 if y[l] else 0.0)) * sj + l2 * W[m, j, l]
+            g = p[m, l] - (1.0 if y[l] else 0.0)
+            if robust > 0.0 and not y[l]:
+                g *= robust_weight(p[m, l], robust)
+            gr = g * sj + l2 * W[m, j, l]
             GW[m, j, l] += gr * gr
             W[m, j, l] -= lr * gr / math.sqrt(GW[m, j, l] + 1e-8)
 
@@ -588,10 +597,10 @@ def _data_learn(k0, k1, x_idx, s, y, n_true, p, z, learnable, trainable, routed,
     for q in range(n_routed):
         e = routed[q]
         _score_thresholds(thr_score, e, 0, thr_grid, hp[H_THR_FADE], p, y, all_labs, n_true)
-        _learn_model(e, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+        _learn_model(e, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2, hp[H_ROBUST])
         n_lrn[e, 0] += 1.0
     _score_thresholds(thr_score, S, 0, thr_grid, hp[H_THR_FADE], p, y, all_labs, n_true)
-    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2, hp[H_ROBUST])
     n_lrn[S, 0] += 1.0
     age[0] += 1.0
     fast_fade, slow_fade = hp[H_FAST_FADE], hp[H_SLOW_FADE]
@@ -795,7 +804,8 @@ def step_data(
 
 
 @njit(cache=True, nogil=True)
-def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb, lr, l2):
+def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb, lr, l2,
+                        robust):
     """AdaGrad step of slot ``m`` on the labels it serves (``act_lab[l] == m``)."""
     cnt = 0
     for l in range(n_labels):
@@ -809,7 +819,7 @@ def _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, 
         if act_lab[l] == m:
             labs[cnt] = l
             cnt += 1
-    _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2)
+    _learn_model(m, k0, k1, x_idx, s, y, p, labs, W, GW, b, Gb, lr, l2, robust)
 
 
 @njit(cache=True, nogil=True)
@@ -918,8 +928,8 @@ def _task_learn(k0, k1, x_idx, s, y, p, n_labels, act_lab, act, W, GW, b, Gb, al
     fast_fade, slow_fade = hp[H_FAST_FADE], hp[H_SLOW_FADE]
     for m in range(S):
         _learn_model_served(m, k0, k1, x_idx, s, y, p, n_labels, act_lab, W, GW, b, Gb,
-                            lr, l2)
-    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2)
+                            lr, l2, hp[H_ROBUST])
+    _learn_model(S, k0, k1, x_idx, s, y, p, all_labs, W, GW, b, Gb, lr, l2, hp[H_ROBUST])
     for g in range(G):
         nt = 0
         for q in range(grp_ptr[g], grp_ptr[g + 1]):

@@ -13,6 +13,7 @@ from river import base
 from learners import _ihomer_kernels as K
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
+from learners.logistic import check_robust, robust_value
 from learners.ml_tree import MultiLabelHoeffdingTree
 from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
                           split_rows, unknown_csr)
@@ -183,6 +184,13 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     tree_max_bytes
         Byte budget of the tree's split statistics (``4 x features x 8 bins x labels``
         per leaf for dense input); the tree stops growing when it is reached.
+    robust
+        Noisy labels (positives missing from the records, wrong tags): ``None`` or 0 is
+        plain learning; a value ``r`` in ``(0, 1]`` weights the binary relevance step of
+        a label the record says is absent by ``1 - r * p`` (``p`` the model's
+        probability), so a confident disagreement -- likely a missing positive -- pulls
+        the model down less, as in
+        :class:`learners.logistic.LogisticBinaryRelevance`.
 
     Examples
     --------
@@ -203,6 +211,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     THRESHOLD_FADE = 0.998
     PROBE_RECORDS = 20  # records that decide dense or sparse input scaling
     MAX_PENDING_EVENTS = 10_000  # events kept for pop_events(); older ones are dropped
+    robust = None  # models pickled before the option learn as without it
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -215,7 +224,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                  warning_confidence: float = 0.005, alternate_patience: int = 2000,
                  ar_buckets: int = 256, tree_max_leaves: int = 32,
                  tree_grace_period: int = 200, tree_delta: float = 1e-7,
-                 tree_tau: float = 0.05, tree_max_bytes: int = 2**26):
+                 tree_tau: float = 0.05, tree_max_bytes: int = 2**26,
+                 robust: float | None = None):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -241,6 +251,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self.tree_delta = tree_delta
         self.tree_tau = tree_tau
         self.tree_max_bytes = tree_max_bytes
+        self.robust = robust
+        check_robust(robust)
         if int(max_clusters) < 1:
             raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
@@ -654,6 +666,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                self._tree.node_parents, self._node_score, self._node_ready, self._thr_grid,
                self._thr_score, float(self.expert_fade), self.THRESHOLD_FADE,
                float(self.learning_rate), float(self.l2), float(self.min_count),
+               robust_value(self.robust),
                bool(self.local_drift), self._dd, self._alt_on, self._alt_n, self._alt_sum,
                float(self.warning_confidence), float(self.drift_confidence),
                int(self.alternate_patience), self._ev_buf, self._ev_count,

@@ -15,7 +15,27 @@ from learners._vectorised import ScoredLearnerMethods
 from stream.batch import Batch, known_feature_rows, rows_as_csr, unknown_csr
 from stream.types import FeatureIndex, LabelIndex
 
-__all__ = ["LogisticBinaryRelevance"]
+__all__ = ["LogisticBinaryRelevance", "check_robust", "robust_value"]
+
+
+def check_robust(robust) -> None:
+    """Raise ``ValueError`` unless ``robust`` is ``None`` or a number in ``[0, 1]``."""
+    if robust is None:
+        return
+    if isinstance(robust, bool) or not isinstance(robust, (int, float)) or not (
+            0.0 <= float(robust) <= 1.0):
+        raise ValueError(f"robust must be None or a number in [0, 1], got {robust!r}")
+
+
+def robust_value(robust) -> float:
+    """The kernels' ``robust`` argument: ``None`` (off) is 0.0.
+
+    Examples
+    --------
+    >>> robust_value(None), robust_value(0.5)
+    (0.0, 0.5)
+    """
+    return 0.0 if robust is None else float(robust)
 
 _NO_LABELS = np.zeros(0, dtype=np.int64)
 
@@ -57,6 +77,12 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
         ``"auto"``, ``"ofo"`` or a probability in (0, 1).
     center
         ``"auto"``, ``True`` (standardise, dense data) or ``False`` (scale only, sparse).
+    robust
+        Noisy labels (positives missing from the records, wrong tags): ``None`` or 0 is
+        the plain logistic step; a value ``r`` in ``(0, 1]`` weights the step of a label
+        the record says is absent by ``1 - r * p`` (``p`` the model's probability), so a
+        confident disagreement -- likely a missing positive -- pulls the model down less
+        (:func:`learners._logistic_kernels.robust_weight`).
 
     Examples
     --------
@@ -75,13 +101,16 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))  # 0.10 .. 0.60
     THRESHOLD_FADE = 0.998
+    robust = None  # models pickled before the option learn as without it
 
     def __init__(self, learning_rate: float = 0.05, l2: float = 1e-4, threshold="auto",
-                 center="auto"):
+                 center="auto", robust: float | None = None):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.threshold = threshold
         self.center = center
+        self.robust = robust
+        check_robust(robust)
         if not (threshold in ("auto", "ofo") or (isinstance(threshold, (int, float))
                                        and 0.0 < float(threshold) < 1.0)):
             raise ValueError(f"threshold must be 'auto', 'ofo' or a probability, got {threshold!r}")
@@ -110,6 +139,7 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
         yield {}
         yield {"threshold": 0.5, "center": True}
         yield {"threshold": "ofo"}
+        yield {"robust": 0.5}
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels now, not on the first record.
@@ -119,7 +149,7 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
         changes.
         """
         scratch = LogisticBinaryRelevance(self.learning_rate, self.l2, self.threshold,
-                                          self.center)
+                                          self.center, self.robust)
         scratch.learn_one({"a": 1.0}, {"u": True})
         scratch.predict_scores_one({"a": 1.0})
 
@@ -169,7 +199,7 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
             len(self._labels), center, self._f_count, self._f_mean, self._f_m2,
             self._f_sumsq, self._n, float(self.learning_rate), float(self.l2),
             self._ofo_a, self._ofo_b, self._thr_grid, self._thr_score, self.THRESHOLD_FADE,
-            u_ptr, u_idx,
+            u_ptr, u_idx, robust_value(self.robust),
         )
 
     def learn_one(self, x, y):

@@ -14,6 +14,7 @@ from river import base
 
 from learners import _moe_kernels as K
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
+from learners.logistic import check_robust, robust_value
 from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
                           unknown_csr)
 from stream.types import FeatureIndex, LabelIndex
@@ -118,6 +119,10 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         Records an expert learns before it may be routed to for a prediction.
     seed
         Seed of the router's initial weights.
+    robust
+        Noisy labels: ``None`` (plain learning) or ``r`` in ``(0, 1]``, the weight
+        ``1 - r * p`` on the step of a label the record says is absent, in every bank
+        model and in the generalist (see :class:`learners.logistic.LogisticBinaryRelevance`).
 
     Examples
     --------
@@ -147,6 +152,8 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
               K.EV_REPLACED: ("replacement", "slot replaced from the warm candidate"),
               K.EV_REACTIVATED: ("replacement", "memory expert reactivated")}
 
+    robust = None  # models pickled before the option learn as without it
+
     def __init__(self, experts: str = "data", n_experts: int = 4, top_k: int | None = None,
                  temperature: float = 1.0, hidden: int = 32, router_lr: float = 0.005,
                  router_l2: float = 1e-4, router_batch: int = 32, router_every: int = 8,
@@ -155,7 +162,8 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
                  gate_fade: float = 0.98, gate_z: float = 2.0, gate_margin: float = 0.0,
                  fast_fade: float = 0.95, drift_confidence: float = 0.001,
                  warning_confidence: float = 0.005, candidate_cooldown: int = 50,
-                 reactivate_margin: float = 0.05, min_records: int = 10, seed: int = 0):
+                 reactivate_margin: float = 0.05, min_records: int = 10, seed: int = 0,
+                 robust: float | None = None):
         self.experts = experts
         self.n_experts = n_experts
         self.top_k = top_k
@@ -180,6 +188,8 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         self.reactivate_margin = reactivate_margin
         self.min_records = min_records
         self.seed = seed
+        self.robust = robust
+        check_robust(robust)
         if experts not in ("data", "task"):
             raise ValueError(f"experts must be 'data' or 'task', got {experts!r}")
         if experts == "task" and not generalist:
@@ -209,7 +219,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         if generalist:
             from learners.ihomer import IHOMER
 
-            self._gen = IHOMER()
+            self._gen = IHOMER(robust=robust)
         self._init_arrays()
 
     @classmethod
@@ -524,7 +534,8 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         """The hyper-parameters in the kernels' order (``_moe_kernels.HYPER``)."""
         values = {"thr_fade": self.THRESHOLD_FADE, "usage_fade": self.USAGE_FADE,
                   "slow_fade": self.SLOW_FADE, "replace_z": self.REPLACE_Z,
-                  "lr": self.learning_rate, "top_k": self._k}
+                  "lr": self.learning_rate, "top_k": self._k,
+                  "robust": robust_value(self.robust)}
         return np.array([float(values[k] if k in values else getattr(self, k))
                          for k in K.HYPER])
 

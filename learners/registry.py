@@ -24,32 +24,33 @@ class LearnerSpec:
     """A learner the CLI can build: its one-line description and its factory."""
 
     summary: str
-    factory: Callable[[int | None], object]
+    factory: Callable[..., object]
 
 
-def _br(seed):
+def _br(seed, **options):
     from learners.logistic import LogisticBinaryRelevance
 
-    return LogisticBinaryRelevance()
+    return LogisticBinaryRelevance(**options)
 
 
-def _ihomer(seed):
+def _ihomer(seed, **options):
     from learners.ihomer import IHOMER
 
-    return IHOMER()
+    return IHOMER(**options)
 
 
-def _moe(seed):
-    from learners.moe import MixtureOfExperts
-
-    return MixtureOfExperts() if seed is None else MixtureOfExperts(seed=seed)
-
-
-def _moe_task(seed):
+def _moe(seed, **options):
     from learners.moe import MixtureOfExperts
 
     kwargs = {} if seed is None else {"seed": seed}
-    return MixtureOfExperts(experts="task", **kwargs)
+    return MixtureOfExperts(**kwargs, **options)
+
+
+def _moe_task(seed, **options):
+    from learners.moe import MixtureOfExperts
+
+    kwargs = {} if seed is None else {"seed": seed}
+    return MixtureOfExperts(experts="task", **kwargs, **options)
 
 
 def _mlht(seed):
@@ -104,15 +105,33 @@ LEARNERS: dict[str, LearnerSpec] = {
 }
 
 
-def make_learner(name: str, seed: int | None = None):
-    """Build the learner registered as ``name``; unknown names list the known ones."""
+def make_learner(name: str, seed: int | None = None, **options):
+    """Build the learner registered as ``name``; unknown names list the known ones.
+
+    ``options`` are passed to the learner's constructor (``robust=0.5``, say); only the
+    numba learners (``br``, ``ihomer``, ``moe``, ``moe-task``) take options.
+
+    Examples
+    --------
+    >>> make_learner("br", robust=0.5).robust
+    0.5
+    >>> make_learner("cc", robust=0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: learner 'cc' takes no options (got robust)
+    """
     try:
         spec = LEARNERS[name]
     except KeyError:
         raise ValueError(
             f"unknown learner {name!r}; choose one of: {', '.join(sorted(LEARNERS))}"
         ) from None
-    return spec.factory(seed)
+    if options and name not in _TAKES_OPTIONS:
+        raise ValueError(f"learner {name!r} takes no options (got {', '.join(options)})")
+    return spec.factory(seed, **options)
+
+
+_TAKES_OPTIONS = {"br", "ihomer", "moe", "moe-task"}
 
 
 def describe_learners() -> str:
