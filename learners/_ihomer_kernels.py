@@ -60,6 +60,23 @@ from numba import njit
 from learners._logistic_kernels import _f1, _sigmoid, _standardise, robust_weight
 
 HIER = 0  # expert 0; binary relevance at rate k is expert 1 + k; no-change is the last
+TAIL_MAX_WEIGHT = 10.0  # largest class-balance weight of a rare label's positive step
+
+
+@njit(cache=True, nogil=True, inline="always")
+def tail_weight(mean_count, count, alpha):
+    """Class-balance weight of a positive step: ``(mean_count / count) ** alpha`` clipped
+    to ``[1, TAIL_MAX_WEIGHT]`` (labels commoner than the mean label keep weight 1).
+
+    Examples
+    --------
+    >>> tail_weight(10.0, 2.0, 0.5) == 5.0 ** 0.5, tail_weight(10.0, 40.0, 0.5)
+    (True, 1.0)
+    """
+    if count <= 0.0:
+        return 1.0
+    w = (mean_count / count) ** alpha
+    return min(max(w, 1.0), TAIL_MAX_WEIGHT)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -238,6 +255,10 @@ def step(
     # learning; robust: weight 1 - robust * p on the step of a label the record says is
     # absent (0 = off; see learners._logistic_kernels.robust_weight)
     lr, l2, min_count, robust,
+    # class-balanced binary relevance: a positive of label l steps with weight
+    # clip((mean count / lab_count[l]) ** tail_balance, 1, TAIL_MAX_WEIGHT) (0 = off);
+    # lab_count (L,) the labels' positive counts (kept whether on or off)
+    tail_balance, lab_count,
     # local drift: dd (P, 4) = n, sum, cut_n, cut_sum of the loss; alt_on (P,) bool,
     # alt_n (P,) int64, alt_sum (P,) paired F1 gain; confidences; event log
     local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
@@ -551,11 +572,20 @@ def step(
             keep_b = np.empty((2, R, labs.size))
             _save_unknown(k0, k1, x_idx, ind_idx, n_ind, labs, W, GW, A, GA, b, Gb, keep_w,
                           keep_a, keep_b)
+        mean_count = 0.0
+        for k in range(y_ptr[i], y_ptr[i + 1]):
+            lab_count[y_idx[k]] += 1.0
+        if tail_balance > 0.0:
+            for l in range(n_labels):
+                mean_count += lab_count[l]
+            mean_count /= n_labels
         for kr in range(R):
             for l in range(n_labels):
                 g = p[kr, l] - (1.0 if y[l] else 0.0)
                 if robust > 0.0 and not y[l]:
                     g *= robust_weight(p[kr, l], robust)
+                if tail_balance > 0.0 and y[l]:
+                    g *= tail_weight(mean_count, lab_count[l], tail_balance)
                 p[kr, l] = g
                 Gb[kr, l] += g * g
                 b[kr, l] -= br_lr[kr] * g / math.sqrt(Gb[kr, l] + 1e-8)

@@ -191,6 +191,11 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         probability), so a confident disagreement -- likely a missing positive -- pulls
         the model down less, as in
         :class:`learners.logistic.LogisticBinaryRelevance`.
+    tail_balance
+        Rare labels: ``None`` or 0 is plain learning; ``a > 0`` weights the binary
+        relevance step of a positive of label ``l`` by ``(mean count / count_l) ** a``,
+        clipped to ``[1, 10]`` (class-balanced updates: labels rarer than the mean label
+        learn their positives harder).
 
     Examples
     --------
@@ -212,6 +217,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     PROBE_RECORDS = 20  # records that decide dense or sparse input scaling
     MAX_PENDING_EVENTS = 10_000  # events kept for pop_events(); older ones are dropped
     robust = None  # models pickled before the option learn as without it
+    tail_balance = None
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -225,7 +231,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                  ar_buckets: int = 256, tree_max_leaves: int = 32,
                  tree_grace_period: int = 200, tree_delta: float = 1e-7,
                  tree_tau: float = 0.05, tree_max_bytes: int = 2**26,
-                 robust: float | None = None):
+                 robust: float | None = None, tail_balance: float | None = None):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -253,6 +259,9 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self.tree_max_bytes = tree_max_bytes
         self.robust = robust
         check_robust(robust)
+        self.tail_balance = tail_balance
+        if tail_balance is not None and not float(tail_balance) >= 0.0:
+            raise ValueError(f"tail_balance must be None or >= 0, got {tail_balance!r}")
         if int(max_clusters) < 1:
             raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
@@ -292,6 +301,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                              "tree and the sparse label statistics); its state cannot be "
                              "carried over: start from a fresh model")
         self.__dict__.update(state)
+        if "_lab_count" not in state:  # saved before tail_balance: counts start now
+            self._lab_count = np.zeros(self._prev.shape[0])
 
     @classmethod
     def _unit_test_params(cls):
@@ -356,6 +367,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self._label_cluster = np.zeros(L, dtype=np.int64)
         self._label_key = np.zeros(L, dtype=np.int64)
         self._prev = np.zeros(L, dtype=bool)
+        self._lab_count = np.zeros(L)  # positives seen per label (tail_balance)
         self._node_score = np.zeros((self._tree.max_nodes, R + 2))
         self._node_ready = np.zeros(self._tree.max_nodes, dtype=bool)
         self._node_ready[0] = True  # the root
@@ -463,7 +475,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             setattr(self, name, _grown(getattr(self, name), (R, self._A.shape[1], L)))
         for name in ("_b", "_Gb"):
             setattr(self, name, _grown(getattr(self, name), (R, L)))
-        for name in ("_label_cluster", "_label_key", "_prev"):
+        for name in ("_label_cluster", "_label_key", "_prev", "_lab_count"):
             setattr(self, name, _grown(getattr(self, name), (L,)))
         R = self._V.shape[1]
         for name in ("_V", "_GV"):
@@ -666,7 +678,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                self._tree.node_parents, self._node_score, self._node_ready, self._thr_grid,
                self._thr_score, float(self.expert_fade), self.THRESHOLD_FADE,
                float(self.learning_rate), float(self.l2), float(self.min_count),
-               robust_value(self.robust),
+               robust_value(self.robust), float(self.tail_balance or 0.0), self._lab_count,
                bool(self.local_drift), self._dd, self._alt_on, self._alt_n, self._alt_sum,
                float(self.warning_confidence), float(self.drift_confidence),
                int(self.alternate_patience), self._ev_buf, self._ev_count,
