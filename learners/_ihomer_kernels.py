@@ -579,14 +579,22 @@ def step(
             for l in range(n_labels):
                 mean_count += lab_count[l]
             mean_count /= n_labels
+        if robust > 0.0 or tail_balance > 0.0:  # per-update weights (1.0 when off)
+            for kr in range(R):
+                for l in range(n_labels):
+                    if y[l]:
+                        p[kr, l] -= 1.0
+                        if tail_balance > 0.0:
+                            p[kr, l] *= tail_weight(mean_count, lab_count[l], tail_balance)
+                    elif robust > 0.0:
+                        p[kr, l] *= robust_weight(p[kr, l], robust)
+        else:
+            for kr in range(R):
+                for l in range(n_labels):
+                    p[kr, l] -= 1.0 if y[l] else 0.0
         for kr in range(R):
             for l in range(n_labels):
-                g = p[kr, l] - (1.0 if y[l] else 0.0)
-                if robust > 0.0 and not y[l]:
-                    g *= robust_weight(p[kr, l], robust)
-                if tail_balance > 0.0 and y[l]:
-                    g *= tail_weight(mean_count, lab_count[l], tail_balance)
-                p[kr, l] = g
+                g = p[kr, l]
                 Gb[kr, l] += g * g
                 b[kr, l] -= br_lr[kr] * g / math.sqrt(Gb[kr, l] + 1e-8)
         for u in range(n_used):
