@@ -36,6 +36,7 @@ Examples
 >>> cp = Checkpointer(None, topic="demo", commit=committed.append)
 >>> cp.loop_thread = threading.current_thread()
 >>> cp.checkpoint("requested", [state], {"demo-0": 5})
+True
 >>> cp.n_checkpoints, committed
 (1, [{'demo-0': 5}])
 """
