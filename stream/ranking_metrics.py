@@ -50,15 +50,20 @@ __all__ = ["RankingMetrics", "RANKING_NAMES", "N_BINS", "auc_from_histograms"]
 RANKING_NAMES = ("macro_auc", "micro_auc", "lrap", "one_error")
 #: Default number of score bins: the grid is ``k / N_BINS``, ``k = 0..N_BINS``.
 N_BINS = 1024
-_UNRANKED = np.uint16(0xFFFF)
+_UNRANKED = 0xFFFF  # window storage: a label the record does not rank
+_TRUE_BIT = 0x8000  # window storage: bin | _TRUE_BIT for a positive
 
 
 @njit(cache=True, nogil=True)
-def _rank_rows(S, t_ptr, t_idx, n_bins, bins, lrap, one_error, pos, neg, wpos, wneg,
-               use_window):
-    """Per row of ``S`` (NaN = not ranked): quantised bins, LRAP and one-error, and the
-    rows' (label, bin) counts added to the cumulative (and the window's) histograms."""
+def _rank_rows(S, t_ptr, t_idx, n_bins, stored, pos, neg, wpos, wneg, use_window, cum,
+               cum_n, ring, head):
+    """Per row of ``S`` (NaN = not ranked): the quantised bins (``stored``, the truth in
+    the high bit), the rows' (label, bin) counts added to the cumulative (and the
+    window's) histograms, LRAP and one-error added to the running sums ``cum`` in row
+    order (``cum_n``: rows that counted) and written to the window's ``ring`` from slot
+    ``head`` on (NaN where the row does not count)."""
     n, m = S.shape
+    w = ring.shape[0]
     truth = np.zeros(m, dtype=np.bool_)
     for i in range(n):
         for a in range(t_ptr[i], t_ptr[i + 1]):
@@ -71,27 +76,27 @@ def _rank_rows(S, t_ptr, t_idx, n_bins, bins, lrap, one_error, pos, neg, wpos, w
         for c in range(m):
             s = S[i, c]
             if s != s:  # NaN: not ranked
-                bins[i, c] = 0xFFFF
+                stored[i, c] = _UNRANKED
                 continue
             n_ranked += 1
             q = min(max(s, 0.0), 1.0)
             b = np.int64(np.rint(q * n_bins))
-            bins[i, c] = b
             if truth[c]:
                 n_true += 1
+                stored[i, c] = b | _TRUE_BIT
                 pos[c, b] += 1
                 if use_window:
                     wpos[c, b] += 1
             else:
+                stored[i, c] = b
                 neg[c, b] += 1
                 if use_window:
                     wneg[c, b] += 1
             if s > top:
                 top = s
-        if n_ranked == 0 or n_true == 0:
-            lrap[i] = np.nan
-            one_error[i] = np.nan
-        else:
+        lrap = np.nan
+        one_error = np.nan
+        if n_ranked > 0 and n_true > 0:
             total = 0.0
             for j in range(m):
                 sj = S[i, j]
@@ -106,7 +111,7 @@ def _rank_rows(S, t_ptr, t_idx, n_bins, bins, lrap, one_error, pos, neg, wpos, w
                         if truth[c]:
                             above_true += 1
                 total += above_true / above
-            lrap[i] = total / n_true
+            lrap = total / n_true
             at_top = 0
             true_at_top = 0
             for c in range(m):
@@ -114,7 +119,14 @@ def _rank_rows(S, t_ptr, t_idx, n_bins, bins, lrap, one_error, pos, neg, wpos, w
                     at_top += 1
                     if truth[c]:
                         true_at_top += 1
-            one_error[i] = 1.0 - true_at_top / at_top
+            one_error = 1.0 - true_at_top / at_top
+            cum[0] += lrap
+            cum[1] += one_error
+            cum_n[0] += 1
+        if use_window and i >= n - w:
+            slot = (head + i) % w
+            ring[slot, 0] = lrap
+            ring[slot, 1] = one_error
         for a in range(t_ptr[i], t_ptr[i + 1]):
             c = t_idx[a]
             if c < m:
@@ -122,18 +134,51 @@ def _rank_rows(S, t_ptr, t_idx, n_bins, bins, lrap, one_error, pos, neg, wpos, w
 
 
 @njit(cache=True, nogil=True)
-def _revert_rows(bins, truth, wpos, wneg):
-    """Take rows (quantised bins, ``0xFFFF`` = not ranked) out of the window's histograms."""
-    n, m = bins.shape
+def _revert_rows(stored, wpos, wneg):
+    """Take stored rows (see :func:`_rank_rows`) out of the window's histograms."""
+    n, m = stored.shape
     for i in range(n):
         for c in range(m):
-            b = bins[i, c]
-            if b == 0xFFFF:
+            v = stored[i, c]
+            if v == _UNRANKED:
                 continue
-            if truth[i, c]:
-                wpos[c, b] -= 1
+            if v & _TRUE_BIT:
+                wpos[c, v ^ _TRUE_BIT] -= 1
             else:
-                wneg[c, b] -= 1
+                wneg[c, v] -= 1
+
+
+@njit(cache=True, nogil=True)
+def _auc_sums(pos, neg):
+    """Per label: wins (positive above negative 1, tie 1/2), positives, negatives; and the
+    same three for all labels pooled."""
+    L, B = pos.shape
+    wins = np.zeros(L)
+    P = np.zeros(L)
+    N = np.zeros(L)
+    p_all = np.zeros(B)
+    q_all = np.zeros(B)
+    for c in range(L):
+        below = 0.0
+        win = 0.0
+        for b in range(B):
+            p = float(pos[c, b])
+            q = float(neg[c, b])
+            win += p * (below + 0.5 * q)
+            below += q
+            P[c] += p
+            p_all[b] += p
+            q_all[b] += q
+        wins[c] = win
+        N[c] = below
+    below = 0.0
+    win = 0.0
+    PP = 0.0
+    for b in range(B):
+        win += p_all[b] * (below + 0.5 * q_all[b])
+        below += q_all[b]
+        PP += p_all[b]
+    return wins, P, N, win, PP, below
 
 
 def auc_from_histograms(pos, neg) -> tuple[float, float]:
@@ -150,22 +195,13 @@ def auc_from_histograms(pos, neg) -> tuple[float, float]:
     >>> auc_from_histograms(pos, neg)   # label 0: (1 + 0.5 + 1 + 1) / 4, label 1: 1
     (0.9375, 0.9444444444444444)
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    macro = math.nan
-    if pos.shape[0]:
-        P, N = pos.sum(axis=1), neg.sum(axis=1)
-        below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each bin
-        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
-        ok = (P > 0) & (N > 0)
-        if ok.any():
-            macro = float((wins[ok] / (P[ok] * N[ok])).mean())
-    p, q = pos.sum(axis=0), neg.sum(axis=0)
-    P, N = p.sum(), q.sum()
-    micro = math.nan
-    if P > 0 and N > 0:
-        below = np.cumsum(q) - q
-        micro = float((p * (below + 0.5 * q)).sum() / (P * N))
+    pos, neg = np.ascontiguousarray(pos), np.ascontiguousarray(neg)
+    if pos.shape[0] == 0:
+        return math.nan, math.nan
+    wins, P, N, win, PP, NN = _auc_sums(pos, neg)
+    ok = (P > 0) & (N > 0)
+    macro = float((wins[ok] / (P[ok] * N[ok])).mean()) if ok.any() else math.nan
+    micro = float(win / (PP * NN)) if PP > 0 and NN > 0 else math.nan
     return macro, micro
 
 
@@ -194,9 +230,9 @@ class RankingMetrics:
     >>> r = RankingMetrics(window_size=2)
     >>> nan = np.nan
     >>> S = np.array([[0.9, 0.2, 0.4], [0.1, 0.8, nan], [nan, nan, nan]])
-    >>> lrap, one_error = r.update_many(S, np.array([0, 1, 2, 3]), np.array([0, 0, 1]))
-    >>> lrap.tolist(), one_error.tolist()   # record 3 ranks nothing
-    ([1.0, 0.5, nan], [0.0, 1.0, nan])
+    >>> r.update_many(S, np.array([0, 1, 2, 3]), np.array([0, 0, 1]))  # 3 ranks nothing
+    >>> r.get()["lrap"], r.get()["one_error"]   # records 1 and 2
+    (0.75, 0.5)
     >>> r.get()["micro_auc"]   # positives 0.9, 0.1 against negatives 0.2, 0.4, 0.8
     0.5
     >>> r.get_window()["window_lrap"]   # the last two records: one ranked
@@ -204,8 +240,8 @@ class RankingMetrics:
     """
 
     def __init__(self, window_size: int = 1000, n_bins: int = N_BINS):
-        if not 1 <= n_bins < 0xFFFF:
-            raise ValueError(f"n_bins must be in 1..65534, got {n_bins}")
+        if not 1 <= n_bins < _TRUE_BIT:
+            raise ValueError(f"n_bins must be in 1..{_TRUE_BIT - 1}, got {n_bins}")
         self.window_size = int(window_size)
         self.n_bins = int(n_bins)
         width = self.n_bins + 1
@@ -213,14 +249,14 @@ class RankingMetrics:
         self._neg = np.zeros((0, width), dtype=np.int64)
         self._wpos = np.zeros((0, width), dtype=np.int32)
         self._wneg = np.zeros((0, width), dtype=np.int32)
-        self._cum = np.zeros(2)  # running sums of LRAP and one-error
-        self._cum_n = 0  # records with a non-empty truth that were ranked
+        self._cum = np.zeros(2)  # running sums of LRAP and one-error, in stream order
+        self._cum_n = np.zeros(1, dtype=np.int64)  # ranked records with a non-empty truth
         w = max(self.window_size, 1)
         self._win_vals = np.full((w, 2), np.nan)  # ring of per-record (LRAP, one-error)
         self._win_head = 0
         self._win_n = 0
-        # the window's records, oldest first, as chunks [bins (k, m) uint16, truth (k, m)
-        # bool, first row still in the window]
+        # the window's records, oldest first, as chunks [stored bins (k, m) uint16 (the
+        # truth in the high bit), first row still in the window]
         self._win_rows: deque = deque()
 
     def update_many(self, scores, true_indptr, true_indices):
@@ -233,11 +269,6 @@ class RankingMetrics:
             column ``c``, NaN where the record does not rank that label.
         true_indptr, true_indices
             The records' true label columns, as CSR.
-
-        Returns
-        -------
-        (lrap, one_error)
-            Per record, NaN where it does not count.
         """
         S = np.ascontiguousarray(scores, dtype=np.float64)
         if S.ndim != 2:
@@ -248,49 +279,31 @@ class RankingMetrics:
         if t_ptr.size != n + 1:
             raise ValueError(f"{n} score rows but {t_ptr.size - 1} truth rows")
         if n == 0:
-            return np.zeros(0), np.zeros(0)
+            return
         if m > self._pos.shape[0]:
             self._pos, self._neg = _grow(self._pos, m), _grow(self._neg, m)
         windowed = self.window_size > 0
         if windowed and m > self._wpos.shape[0]:
             self._wpos, self._wneg = _grow(self._wpos, m), _grow(self._wneg, m)
-        bins = np.empty((n, m), dtype=np.uint16)
-        lrap = np.empty(n)
-        one_error = np.empty(n)
-        _rank_rows(S, t_ptr, t_idx, self.n_bins, bins, lrap, one_error, self._pos,
-                   self._neg, self._wpos, self._wneg, windowed)
-        vals = np.stack([lrap, one_error], axis=1)
-        ok = ~np.isnan(lrap)
-        if ok.any():
-            # added record by record in stream order (cumsum is sequential): the totals do
-            # not depend on how the records were grouped into batches
-            self._cum = np.cumsum(np.vstack([self._cum, vals[ok]]), axis=0)[-1]
-            self._cum_n += int(ok.sum())
+        stored = np.empty((n, m), dtype=np.uint16)
+        _rank_rows(S, t_ptr, t_idx, self.n_bins, stored, self._pos, self._neg, self._wpos,
+                   self._wneg, windowed, self._cum, self._cum_n, self._win_vals,
+                   self._win_head)
         if windowed:
-            w = self.window_size
-            truth = np.zeros((n, m), dtype=bool)
-            rows = np.repeat(np.arange(n), np.diff(t_ptr))
-            keep = t_idx < m
-            truth[rows[keep], t_idx[keep]] = True
-            self._win_rows.append([bins, truth, 0])
-            take = min(n, w)
-            slots = (self._win_head + np.arange(n - take, n)) % w
-            self._win_vals[slots] = vals[n - take:]
-            self._win_head = (self._win_head + n) % w
+            self._win_rows.append([stored, 0])
+            self._win_head = (self._win_head + n) % self.window_size
             self._win_n += n
-            self._evict(self._win_n - w)
-        return lrap, one_error
+            self._evict(self._win_n - self.window_size)
 
     def _evict(self, k):
         """Take the ``k`` oldest records out of the window."""
         while k > 0:
             chunk = self._win_rows[0]
-            bins, truth, first = chunk
-            take = min(k, bins.shape[0] - first)
-            _revert_rows(bins[first:first + take], truth[first:first + take], self._wpos,
-                         self._wneg)
-            chunk[2] = first + take
-            if chunk[2] == bins.shape[0]:
+            stored, first = chunk
+            take = min(k, stored.shape[0] - first)
+            _revert_rows(stored[first:first + take], self._wpos, self._wneg)
+            chunk[1] = first + take
+            if chunk[1] == stored.shape[0]:
                 self._win_rows.popleft()
             self._win_n -= take
             k -= take
@@ -304,7 +317,7 @@ class RankingMetrics:
 
     def get(self) -> dict:
         """Cumulative ``macro_auc``, ``micro_auc``, ``lrap`` and ``one_error``."""
-        return self._assemble(self._pos, self._neg, self._cum, self._cum_n, "")
+        return self._assemble(self._pos, self._neg, self._cum, int(self._cum_n[0]), "")
 
     def get_window(self) -> dict:
         """The same over the window, keys prefixed ``window_``."""

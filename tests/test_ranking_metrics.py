@@ -109,7 +109,7 @@ def test_window_while_it_fills_and_after_a_batch_larger_than_it():
     assert_close(r.get_window(), reference(Z[-40:], T[-40:], M[-40:]), prefix="window_")
     # the window's histograms hold exactly its records
     assert r._wpos.sum() + r._wneg.sum() == M[-40:].sum()
-    assert sum(c[0].shape[0] - c[2] for c in r._win_rows) == 40
+    assert sum(c[0].shape[0] - c[1] for c in r._win_rows) == 40
 
 
 def test_memory_stays_bounded_on_a_long_stream():
