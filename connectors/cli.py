@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from connectors.alerts.config import AlertConfig, add_alert_arguments
+from connectors.learner_options import add_learner_option_arguments, learner_options
 from connectors.sources import SourceSpec
 
 __all__ = ["main", "build_parser", "ReplayConfig"]
@@ -42,6 +43,7 @@ class ReplayConfig:
     label_drift: tuple = ("cardinality", "prevalence", "correlation")
     alerts: AlertConfig | None = None
     label_noise: object = None  # stream.label_noise.LabelNoise, or None
+    learner_options: tuple = ()  # (name, value) pairs for the learner's constructor
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "up to now); default: the Yeast stream embedded in river")
     rp.add_argument("--learner", default="ihomer", help="learner name (see the list above)")
     rp.add_argument("--seed", type=int, default=None, help="seed for stochastic learners")
+    add_learner_option_arguments(rp)
     group = rp.add_mutually_exclusive_group()
     group.add_argument("--labels", type=int, default=None, metavar="N",
                        help="label columns, MEKA sign: N>0 first N, N<0 last |N|")
@@ -228,13 +231,14 @@ def _replay_config(args) -> ReplayConfig:
             from stream.label_noise import LabelNoise
 
             noise = LabelNoise.parse(args.label_noise, seed=args.noise_seed)
+        options = tuple(learner_options(args, args.learner).items())
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
                         report_every=args.report_every, json=args.json, quiet=args.quiet,
                         detector=args.detector, label_drift=label_drift, alerts=alerts,
-                        label_noise=noise)
+                        label_noise=noise, learner_options=options)
 
 
 class _UsageError(Exception):
@@ -292,7 +296,7 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     from stream.report import write_report
 
     out = out if out is not None else sys.stdout
-    learner = make_learner(cfg.learner, seed=cfg.seed)
+    learner = make_learner(cfg.learner, seed=cfg.seed, **dict(cfg.learner_options))
     watch, dispatcher = _drift_watch(cfg)
     records, name = open_source(cfg.source)
     total = None
@@ -325,6 +329,8 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     summary.update(result.summary)
     summary["window"] = cfg.window
     summary["label_delay"] = cfg.label_delay
+    if cfg.learner_options:
+        summary["learner_options"] = dict(cfg.learner_options)
     if cfg.label_noise is not None:
         n = cfg.label_noise
         summary["label_noise"] = {"missing": n.missing, "flip": n.flip, "seed": n.seed}
@@ -380,7 +386,8 @@ def format_summary(s: dict) -> str:
     """The human-readable result table of a replay."""
     lines = [
         f"source   {s['source']}  ({s['order']} order)",
-        f"learner  {s['learner']}",
+        f"learner  {s['learner']}" + "".join(
+            f"  {k}={v}" for k, v in s.get("learner_options", {}).items()),
         f"records  {s['instances']:,} in {s['seconds']:.2f} s = "
         f"{s['instances_per_second']:,.0f} records/s; {s['labels']} labels",
         "",

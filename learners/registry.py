@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["LEARNERS", "LearnerSpec", "make_learner", "describe_learners"]
+__all__ = ["LEARNERS", "LearnerSpec", "make_learner", "check_options", "describe_learners"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def make_learner(name: str, seed: int | None = None, **options):
     >>> make_learner("cc", robust=0.5)
     Traceback (most recent call last):
     ...
-    ValueError: learner 'cc' takes no options (got robust)
+    ValueError: learner 'cc' takes no options (got robust); options apply to br, ihomer, moe, moe-task
     """
     try:
         spec = LEARNERS[name]
@@ -126,12 +126,27 @@ def make_learner(name: str, seed: int | None = None, **options):
         raise ValueError(
             f"unknown learner {name!r}; choose one of: {', '.join(sorted(LEARNERS))}"
         ) from None
-    if options and name not in _TAKES_OPTIONS:
-        raise ValueError(f"learner {name!r} takes no options (got {', '.join(options)})")
+    check_options(name, options)
     return spec.factory(seed, **options)
 
 
-_TAKES_OPTIONS = {"br", "ihomer", "moe", "moe-task"}
+_TAKES_OPTIONS = ("br", "ihomer", "moe", "moe-task")
+
+
+def check_options(name: str, options: dict) -> None:
+    """Raise ``ValueError`` unless learner ``name`` takes ``options`` (names only).
+
+    Examples
+    --------
+    >>> check_options("ihomer", {"robust": 0.5})
+    >>> check_options("lp", {"robust": 0.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: learner 'lp' takes no options (got robust); options apply to br, ihomer, moe, moe-task
+    """
+    if options and name not in _TAKES_OPTIONS:
+        raise ValueError(f"learner {name!r} takes no options (got {', '.join(options)}); "
+                         f"options apply to {', '.join(_TAKES_OPTIONS)}")
 
 
 def describe_learners() -> str:

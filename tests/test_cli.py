@@ -133,3 +133,27 @@ def test_label_noise_lowers_quality_against_the_clean_truth_reproducibly():
     assert "scored against the clean labels" in table
     bad = labelstream("replay", "--label-noise", "missing=2", check=False)
     assert bad.returncode == 2 and "must be in [0, 1]" in bad.stderr
+
+
+def test_robust_option_reaches_the_learner_and_is_checked():
+    from river import datasets
+
+    from learners.registry import make_learner
+    from stream.prequential import evaluate
+
+    args = ["replay", "--json", "--learner", "br", "--label-noise", "missing=0.3",
+            "--limit", "800"]
+    out = json.loads(labelstream(*args, "--robust", "0.5").stdout)
+    assert out["learner_options"] == {"robust": 0.5}
+    # the same run through the Python API with the option given directly
+    from stream.label_noise import LabelNoise
+
+    direct = evaluate(datasets.Yeast(), make_learner("br", robust=0.5), limit=800,
+                      label_noise=LabelNoise(missing=0.3, seed=0)).summary
+    assert out["example_f1"] == direct["example_f1"]
+    plain = json.loads(labelstream(*args).stdout)
+    assert "learner_options" not in plain and plain["example_f1"] != out["example_f1"]
+    for bad, says in ((["--robust", "1.5"], "must be a number in [0, 1]"),
+                      (["--learner", "cc", "--robust", "0.5"], "takes no options")):
+        proc = labelstream("replay", *bad, check=False)
+        assert proc.returncode == 2 and says in proc.stderr

@@ -141,3 +141,18 @@ def test_robust_helps_under_missing_positives(learner):
     plain = _noisy_ex_f1(records, names, learner)
     robust = _noisy_ex_f1(records, names, learner, robust=0.5)
     assert robust - plain > 0.0055, (plain, robust)
+
+
+def test_worker_flag_builds_robust_models():
+    import argparse
+
+    from connectors.worker.config import WorkerConfig, add_worker_arguments
+
+    parser = argparse.ArgumentParser()
+    add_worker_arguments(parser)
+    base = ["--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--learner", "br"]
+    cfg = WorkerConfig.from_args(parser.parse_args(base + ["--robust", "0.25"]))
+    assert cfg.learner_options == (("robust", 0.25),) and cfg.new_learner().robust == 0.25
+    assert WorkerConfig.from_args(parser.parse_args(base)).new_learner().robust is None
+    with pytest.raises(ValueError, match="takes no options"):
+        WorkerConfig.from_args(parser.parse_args(base[:-1] + ["lp", "--robust", "0.5"]))

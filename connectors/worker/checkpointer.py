@@ -312,11 +312,9 @@ def load_state(store, config, name: str) -> ModelState:
     """
     data = store.load(name) if store is not None else None
     if data is None:
-        from learners.registry import make_learner
-
         log.info(kv("worker.model.new", checkpoint=name, learner=config.learner))
         return ModelState.new(name, config.learner,
-                              make_learner(config.learner, seed=config.seed),
+                              config.new_learner(),
                               window_size=config.window, detector=config.detector,
                               label_drift=config.label_drift)
     try:

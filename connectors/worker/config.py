@@ -71,8 +71,10 @@ class WorkerConfig:
         for a model of a few MB), so the record count is what keeps its cost per record
         small; fewer records between checkpoints means fewer predictions repeated after
         a crash (learning is exactly once either way).
-    learner, seed
-        The learner (:func:`learners.registry.make_learner`) and its seed.
+    learner, seed, learner_options
+        The learner (:func:`learners.registry.make_learner`), its seed and its constructor
+        options (``(("robust", 0.5),)`` from ``--robust 0.5``). A model resumed from a
+        checkpoint keeps the options it was made with.
     window, detector, label_drift, alerts
         Sliding-window size of the metrics, the error drift detector, the label-structure
         detectors and the alert delivery, as in ``labelstream replay``.
@@ -122,6 +124,7 @@ class WorkerConfig:
     checkpoint_interval: float = 30.0
     learner: str = "ihomer"
     seed: int | None = None
+    learner_options: tuple = ()  # (name, value) pairs for the learner's constructor
     window: int = 1000
     detector: str = "adwin"
     label_drift: tuple = LABEL_DRIFT
@@ -193,6 +196,12 @@ class WorkerConfig:
         """``"group"`` (Kafka's group protocol) or ``"assign"`` (every partition, no group)."""
         return "assign" if self.group is None else "group"
 
+    def new_learner(self):
+        """A fresh learner as configured (name, seed, options)."""
+        from learners.registry import make_learner
+
+        return make_learner(self.learner, seed=self.seed, **dict(self.learner_options))
+
     def checkpoint_name(self, partition: int | None) -> str:
         """The checkpoint name of one partition's model, or of the worker's single model.
 
@@ -224,6 +233,9 @@ class WorkerConfig:
         if args.learner not in LEARNERS:
             raise ValueError(f"unknown learner {args.learner!r}; choose one of: "
                              f"{', '.join(sorted(LEARNERS))}")
+        from connectors.learner_options import learner_options
+
+        options = tuple(learner_options(args, args.learner).items())
         alerts = AlertConfig.from_args(args)
         return cls(
             settings=KafkaSettings.from_args(args), topic=args.topic, group=args.group,
@@ -233,7 +245,7 @@ class WorkerConfig:
             checkpoint_key_file=args.checkpoint_key_file,
             checkpoint_every=args.checkpoint_every,
             checkpoint_interval=args.checkpoint_interval, learner=args.learner,
-            seed=args.seed, window=args.window, detector=args.detector,
+            seed=args.seed, learner_options=options, window=args.window, detector=args.detector,
             label_drift=label_drift, alerts=alerts if alerts.enabled else None,
             max_labels=args.max_labels, max_pending=args.max_pending,
             pending_timeout=args.pending_timeout,
@@ -294,6 +306,9 @@ def add_worker_arguments(parser) -> None:
     add_compression_argument(parser, what="the predictions and dead letters")
     parser.add_argument("--learner", default="ihomer", help="learner name (see the list above)")
     parser.add_argument("--seed", type=int, default=None, help="seed for stochastic learners")
+    from connectors.learner_options import add_learner_option_arguments
+
+    add_learner_option_arguments(parser)
     parser.add_argument("--model-per-partition", action="store_true",
                         help="one model (and checkpoint) per partition")
     parser.add_argument("--worker-id", default=None, metavar="NAME",

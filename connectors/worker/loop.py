@@ -141,10 +141,7 @@ class Worker:
         if not cfg.model_per_partition:
             # refuse a bad checkpoint before connecting to anything
             self._owner.shared = self._load_state(cfg.checkpoint_name(None))
-        from learners.registry import make_learner
-
-        self._records.batched = hasattr(make_learner(cfg.learner, seed=cfg.seed),
-                                        "predict_learn_many")
+        self._records.batched = hasattr(cfg.new_learner(), "predict_learn_many")
         if cfg.predictions_topic or cfg.dead_letter_topic:
             from connectors.kafka.compression import CompressionError, producer_compression
             from connectors.worker.outputs import OutputProcess

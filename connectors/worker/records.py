@@ -372,12 +372,11 @@ def warm_up(config) -> float:
     and kafka-python heartbeats on a background thread, so compiling after joining could
     cost the group membership.
     """
-    from learners.registry import make_learner
     from stream.metrics import warm_up as warm_up_metrics
 
     t0 = time.perf_counter()
     warm_up_metrics()
-    learner = make_learner(config.learner, seed=config.seed)
+    learner = config.new_learner()
     if hasattr(learner, "warm_up"):
         learner.warm_up()
     scratch = ModelState.new("warm-up", config.learner, learner, window_size=8,
