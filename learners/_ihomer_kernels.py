@@ -263,8 +263,9 @@ def step(
     # alt_n (P,) int64, alt_sum (P,) paired F1 gain; confidences; event log
     local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
     ev_buf, ev_count,
-    # outputs
-    out_pred, out_score, out_expert,
+    # outputs; out_br (n, L) the first binary relevance's probabilities, or (0, 0) when
+    # not wanted (learners._label_thresholds reads them)
+    out_pred, out_score, out_expert, out_br,
 ):
     n = len(x_ptr) - 1
     NV = 2 * C_cap                 # virtual clusters: main powersets, then alternates
@@ -339,6 +340,9 @@ def step(
                  f_m2, f_sumsq, state[0], W, A, b, V, VA, Vb, urows, n_used, seg, n_seg,
                  ind_idx, n_ind,
                  s, p, act, best_row)
+        if out_br.shape[0] > 0:
+            for l in range(n_labels):
+                out_br[i, l] = p[0, l]
         # ---- the experts' predictions ------------------------------------------------
         for kr in range(R):
             bt = 0

@@ -11,6 +11,7 @@ import numpy as np
 from river import base
 
 from learners import _ihomer_kernels as K
+from learners._label_thresholds import LabelThresholds
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
 from learners.logistic import check_robust, robust_value
@@ -196,6 +197,11 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         relevance step of a positive of label ``l`` by ``(mean count / count_l) ** a``,
         clipped to ``[1, 10]`` (class-balanced updates: labels rarer than the mean label
         learn their positives harder).
+    label_thresholds
+        Rare labels: ``True`` adds a label the chosen expert left out of a prediction
+        when the binary relevance probability passes that label's own threshold, chosen
+        online for the label's F1 and used only where it beats the chosen expert's F1
+        for that label (:class:`learners._label_thresholds.LabelThresholds`).
 
     Examples
     --------
@@ -218,6 +224,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     MAX_PENDING_EVENTS = 10_000  # events kept for pop_events(); older ones are dropped
     robust = None  # models pickled before the option learn as without it
     tail_balance = None
+    label_thresholds = False
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -231,7 +238,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                  ar_buckets: int = 256, tree_max_leaves: int = 32,
                  tree_grace_period: int = 200, tree_delta: float = 1e-7,
                  tree_tau: float = 0.05, tree_max_bytes: int = 2**26,
-                 robust: float | None = None, tail_balance: float | None = None):
+                 robust: float | None = None, tail_balance: float | None = None,
+                 label_thresholds: bool = False):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -262,6 +270,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self.tail_balance = tail_balance
         if tail_balance is not None and not float(tail_balance) >= 0.0:
             raise ValueError(f"tail_balance must be None or >= 0, got {tail_balance!r}")
+        self.label_thresholds = bool(label_thresholds)
+        self._lt = LabelThresholds() if self.label_thresholds else None
         if int(max_clusters) < 1:
             raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
@@ -647,6 +657,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         out_pred = np.zeros((n, L), dtype=bool)
         out_score = np.zeros((n, L))
         out_expert = np.zeros(n, dtype=np.int64)
+        out_br = np.zeros((n, L) if self.label_thresholds else (0, 0))
         if L == 0:
             return out_pred, out_score, out_expert
         if learn:
@@ -682,7 +693,9 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                bool(self.local_drift), self._dd, self._alt_on, self._alt_n, self._alt_sum,
                float(self.warning_confidence), float(self.drift_confidence),
                int(self.alternate_patience), self._ev_buf, self._ev_count,
-               out_pred, out_score, out_expert)
+               out_pred, out_score, out_expert, out_br)
+        if self.label_thresholds:
+            self._lt.apply(out_pred, out_br, y_ptr, y_idx, learn, u_ptr, u_idx)
         if self._ev_count[0]:
             self._collect_local_events()
         return out_pred, out_score, out_expert
@@ -869,6 +882,6 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels before the first record."""
-        scratch = IHOMER(max_classes=2)
+        scratch = IHOMER(max_classes=2, label_thresholds=self.label_thresholds)
         scratch.learn_one({"a": 1.0}, {"u": True})
         scratch.predict_scores_one({"a": 1.0})
