@@ -263,9 +263,10 @@ def step(
     # alt_n (P,) int64, alt_sum (P,) paired F1 gain; confidences; event log
     local_drift, dd, alt_on, alt_n, alt_sum, warn_conf, drift_conf, alt_patience,
     ev_buf, ev_count,
-    # outputs; out_br (n, L) the first binary relevance's probabilities, or (0, 0) when
-    # not wanted (learners._label_thresholds reads them)
-    out_pred, out_score, out_expert, out_br,
+    # outputs; out_br (n, L) the first binary relevance's probabilities and out_marg
+    # (n, L) the hierarchy's label marginals, each (0, 0) when not wanted
+    # (learners._label_thresholds reads out_br, IHOMER.disagreement_one both)
+    out_pred, out_score, out_expert, out_br, out_marg,
 ):
     n = len(x_ptr) - 1
     NV = 2 * C_cap                 # virtual clusters: main powersets, then alternates
@@ -369,6 +370,9 @@ def step(
             if r >= 0:
                 for q in range(class_nlab[r]):
                     pred_h[class_lab[r, q]] = True
+        if out_marg.shape[0] > 0:
+            for l in range(n_labels):
+                out_marg[i, l] = marg[l]
         ex = 0
         for e in range(1, R + 2):
             if node_score[src, e] > node_score[src, ex]:

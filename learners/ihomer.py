@@ -649,7 +649,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             self._probe_features = set()
 
     # -- the kernel call -----------------------------------------------------------------
-    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, u_ptr=None, u_idx=None):
+    def _run(self, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, u_ptr=None, u_idx=None,
+             want_br: bool = False):
         n = len(x_ptr) - 1
         if u_ptr is None:
             u_ptr, u_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
@@ -657,9 +658,11 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         out_pred = np.zeros((n, L), dtype=bool)
         out_score = np.zeros((n, L))
         out_expert = np.zeros(n, dtype=np.int64)
-        out_br = np.zeros((n, L) if self.label_thresholds else (0, 0))
+        out_br = np.zeros((n, L) if self.label_thresholds or want_br else (0, 0))
+        out_marg = np.zeros((n, L) if want_br else (0, 0))
+        extra = (out_br, out_marg) if want_br else ()
         if L == 0:
-            return out_pred, out_score, out_expert
+            return (out_pred, out_score, out_expert) + extra
         if learn:
             self._probe_density(x_ptr, x_idx)
             width = 0
@@ -693,12 +696,12 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                bool(self.local_drift), self._dd, self._alt_on, self._alt_n, self._alt_sum,
                float(self.warning_confidence), float(self.drift_confidence),
                int(self.alternate_patience), self._ev_buf, self._ev_count,
-               out_pred, out_score, out_expert, out_br)
+               out_pred, out_score, out_expert, out_br, out_marg)
         if self.label_thresholds:
             self._lt.apply(out_pred, out_br, y_ptr, y_idx, learn, u_ptr, u_idx)
         if self._ev_count[0]:
             self._collect_local_events()
-        return out_pred, out_score, out_expert
+        return (out_pred, out_score, out_expert) + extra
 
     MAX_HELD = 1024  # rows the router may hold back before it learns them
 
@@ -802,6 +805,32 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             labels.update(dict.fromkeys(self._named, False))
             scores.update(dict.fromkeys(self._named, 0.0))
         return labels, scores
+
+    def disagreement_one(self, x) -> float:
+        """How far apart iHOMER's two main experts are on ``x``: the sum over labels of
+        ``|m - p|``, ``m`` the label's marginal under the cluster powersets and ``p`` its
+        binary relevance probability; 0 when nothing is known yet.
+        Active learning's ``cluster-disagreement`` strategy asks for the labels of the
+        records where it is largest.
+
+        Examples
+        --------
+        >>> from river import datasets
+        >>> model = IHOMER()
+        >>> model.disagreement_one({"Att1": 0.3})
+        0.0
+        >>> for x, y in datasets.Yeast().take(300):
+        ...     model.learn_one(x, y)
+        >>> model.disagreement_one(x) > 0
+        True
+        """
+        if not len(self._labels):
+            return 0.0
+        idx, val = self._encode_x(x, grow=False)
+        _, _, _, br, marg = self._run(np.array([0, idx.size]), idx, val,
+                                      np.zeros(2, dtype=np.int64), np.zeros(0, np.int64),
+                                      False, want_br=True)
+        return float(np.abs(marg[0] - br[0]).sum())
 
     # -- vectorised test-then-train -------------------------------------------------------
     def predict_learn_many(self, batch: Batch):

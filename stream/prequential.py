@@ -90,6 +90,12 @@ class PrequentialEvaluator:
     tail_cuts
         ``None`` (thirds of the labels seen) or ``(a, b)``: the head / medium / tail split
         of macro-F1 on a label's share of records (see :mod:`stream.metrics`).
+    query
+        Optional :class:`~stream.active.LabelQuery`: active learning under a label
+        budget. Every record is predicted and scored, but only the records it asks for
+        are learned (their labels "bought"); the no-change baseline repeats the last
+        label set delivered. The summary adds ``labels_spent``, ``label_budget_left``,
+        ``queried_share`` and ``example_f1_per_label_spent``.
     watch
         Optional drift watcher, called after each scored record or batch as
         ``watch(first_position, example_f1, true_label_rows, learner_events, label_names)``
@@ -113,7 +119,7 @@ class PrequentialEvaluator:
 
     def __init__(self, learner, *, window_size: int = 1000, label_delay: int = 0,
                  label_names: Sequence | None = None, top_k=(1, 3, 5), watch=None,
-                 tail_cuts=None):
+                 tail_cuts=None, query=None):
         if label_delay < 0:
             raise ValueError("label_delay must be >= 0")
         self.learner = learner
@@ -133,6 +139,7 @@ class PrequentialEvaluator:
         self._has_scores = hasattr(learner, "predict_scores_one")
         self._label_pos = self.labels._pos
         self.watch = watch
+        self.query = query
         self.events: list = []
 
     # -- one record ----------------------------------------------------------------------
@@ -154,6 +161,8 @@ class PrequentialEvaluator:
             raise ValueError("learn_y needs the truth y to score against")
         pred, scores = self.predict(x)
         self.n_predicted += 1
+        asked = True if self.query is None else self.query.decide(pred, scores,
+                                                                   self.learner, x)
         if y is None:
             return pred, scores
         labels = self.labels
@@ -184,7 +193,8 @@ class PrequentialEvaluator:
                 score_row[unknown[unknown < n_labels]] = np.nan
         self.metrics.update(true_cols, pred_cols, n_labels, patk, score_row)
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
-        self._pending.append((x, y if learn_y is None else learn_y, true_cols))
+        if asked:
+            self._pending.append((x, y if learn_y is None else learn_y, true_cols))
         while len(self._pending) > self.label_delay:
             self._learn(*self._pending.popleft())
         if self.watch is not None:
@@ -213,8 +223,9 @@ class PrequentialEvaluator:
         """
         from stream.batch import to_batch
 
-        if self.label_delay:
-            raise ValueError("process_many needs label_delay=0; use process_one")
+        if self.label_delay or self.query is not None:
+            raise ValueError("process_many needs label_delay=0 and no label query; use "
+                             "process_one")
         n = len(records)
         if not n:
             return
@@ -354,6 +365,11 @@ class PrequentialEvaluator:
         for name in ("example_f1", "micro_f1"):
             out[BASELINE_PREFIX + name] = base[name]
             out["kappa_temporal_" + name] = kappa_temporal(out[name], base[name])
+        if self.query is not None:
+            out.update(self.query.stats())
+            spent = out["labels_spent"]
+            out["example_f1_per_label_spent"] = (out["example_f1"] / spent if spent
+                                                 else math.nan)
         return out
 
 
@@ -362,7 +378,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
              report_every: int = 100, on_progress: Callable[[dict], None] | None = None,
              progress_interval: float = 0.5, top_k=(1, 3, 5),
              batch_size: int = 256, watch=None, tail_cuts=None,
-             label_noise=None) -> PrequentialResult:
+             label_noise=None, query=None) -> PrequentialResult:
     """Run the prequential loop over ``records`` and return its :class:`PrequentialResult`.
 
     Parameters
@@ -382,6 +398,9 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     label_noise
         A :class:`~stream.label_noise.LabelNoise`: the learner learns the corrupted labels
         while the metrics score against the clean ones (``None``: no noise).
+    query
+        A :class:`~stream.active.LabelQuery`: learn only the records it asks for (see
+        :class:`PrequentialEvaluator`); such a run goes record by record.
     on_progress
         Called about every ``progress_interval`` seconds with ``{"records",
         "records_per_second", "example_f1"}`` (for progress bars).
@@ -405,7 +424,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     """
     ev = PrequentialEvaluator(learner, window_size=window_size, label_delay=label_delay,
                               label_names=label_names, top_k=top_k, watch=watch,
-                              tail_cuts=tail_cuts)
+                              tail_cuts=tail_cuts, query=query)
     warm_up()
     if hasattr(learner, "warm_up"):
         learner.warm_up()
@@ -413,7 +432,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     start = time.perf_counter()
     last_tick = time.monotonic()
     n = 0
-    batched = (label_delay == 0 and batch_size > 1
+    batched = (label_delay == 0 and batch_size > 1 and query is None
                and hasattr(learner, "predict_learn_many"))
 
     def tick():

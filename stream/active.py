@@ -1,0 +1,181 @@
+"""Online active learning under a label budget: which records' labels to ask for.
+
+In production labels cost money: a model predicts now, a person labels a few records. A
+:class:`LabelQuery` decides, per record at prediction time, whether its labels are worth
+asking for, with a budget ``b`` (the share of records that may be labelled) paced by a
+token bucket: every record adds ``b`` tokens, a query costs one, and the bucket holds at
+most ``burst`` records' worth (``max(1, b * burst)`` tokens). So after ``n`` records at
+most ``b * n`` labels were ever spent -- never more, at any point of the stream -- and a
+burst of interesting records can spend only what the bucket holds, not the day's budget.
+
+Strategies (``strategy=``):
+
+* ``random``: a record is queried with probability ``b`` when a token is there (and
+  always when the bucket is full, so that it spends the budget as the others do);
+* ``uncertainty``: the record's uncertainty (per label ``1 - |2 s - 1|`` of its score
+  ``s``: 1 at ``s = 0.5``, 0 at 0 or 1), summed over labels (``aggregate="sum"``, the
+  default: the expected share of wrong labels) or of its worst label (``"max"``), is
+  ranked among the recent records' (the last ``history``): a record in the most
+  uncertain share ``b`` is queried, a share that widens as the bucket fills (to ``3 b``
+  when full: budget going unused). A full bucket asks for the next record whatever it
+  is, and a tenth of the queries (``explore``) go to random records, so that a change
+  the model is confidently wrong about is still seen (Zliobaite et al., 2014);
+* ``cluster-disagreement``: as ``uncertainty`` on the disagreement of the learner's
+  experts (``learner.disagreement_one(x)``; iHOMER: its chosen prediction against its
+  binary relevance's), for learners that have it.
+
+Examples
+--------
+>>> q = LabelQuery(0.1, strategy="random", seed=0)
+>>> asked = [q.decide({}, {}) for _ in range(1000)]
+>>> q.spent == sum(asked) <= 0.1 * 1000
+True
+>>> q.budget_left() <= q.capacity
+True
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+
+__all__ = ["LabelQuery", "STRATEGIES", "uncertainty"]
+
+STRATEGIES = ("random", "uncertainty", "cluster-disagreement")
+
+
+def uncertainty(scores: dict | None, aggregate: str = "sum") -> float:
+    """A record's uncertainty from its label scores (see the module docstring).
+
+    Examples
+    --------
+    >>> uncertainty({"a": 0.5, "b": 0.9}, aggregate="max")
+    1.0
+    >>> round(uncertainty({"a": 0.9, "b": 0.2}), 3)
+    0.6
+    >>> uncertainty({})
+    1.0
+    """
+    if not scores:
+        return 1.0  # a model with nothing to say is as uncertain as it gets
+    values = [1.0 - abs(2.0 * s - 1.0) for s in scores.values() if s == s]
+    if not values:
+        return 1.0
+    return max(values) if aggregate == "max" else sum(values)
+
+
+class LabelQuery:
+    """A query strategy with a paced label budget (see the module docstring).
+
+    Parameters
+    ----------
+    budget
+        Share of records whose labels may be asked for, in ``(0, 1]``.
+    strategy
+        ``"random"``, ``"uncertainty"`` or ``"cluster-disagreement"``.
+    aggregate
+        ``"sum"`` or ``"max"`` (worst label): how label uncertainties make a record's.
+    burst
+        Records' worth of budget the bucket can hold.
+    history
+        Recent records whose uncertainty sets the bar.
+    explore
+        Share of the queries spent on random records (uncertainty strategies).
+    seed
+        Seed of the random choices.
+    """
+
+    def __init__(self, budget: float, strategy: str = "uncertainty", *, aggregate="sum",
+                 burst: int = 50, history: int = 500, explore: float = 0.1, seed: int = 0):
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
+                0.0 < float(budget) <= 1.0):
+            raise ValueError(f"the label budget must be a share of records in (0, 1], "
+                             f"got {budget!r}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown query strategy {strategy!r}; choose one of: "
+                             f"{', '.join(STRATEGIES)}")
+        if aggregate not in ("max", "sum"):
+            raise ValueError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
+        if not 0.0 <= explore <= 1.0:
+            raise ValueError(f"explore must be in [0, 1], got {explore!r}")
+        self.budget = float(budget)
+        self.strategy = strategy
+        self.aggregate = aggregate
+        self.capacity = max(1.0, self.budget * int(burst))
+        self.history = int(history)
+        self.explore = float(explore)
+        self.fill_boost = 2.0
+        self.force_when_full = True
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._tokens = 0.0
+        self._recent: deque = deque()
+        self._sorted: list = []
+        self.seen = 0
+        self.spent = 0
+
+    def budget_left(self) -> float:
+        """Tokens in the bucket now (labels that may still be asked for at once)."""
+        return self._tokens
+
+    def _spend(self) -> bool:
+        self._tokens -= 1.0
+        self.spent += 1
+        return True
+
+    def _rank(self, value: float) -> float:
+        """Share of the recent records less uncertain than ``value`` (ties broken at
+        random, so that equal values are queried at the budget's rate); then remember it."""
+        below = 1.0
+        if self._sorted:
+            lo, hi = bisect_left(self._sorted, value), bisect_right(self._sorted, value)
+            below = (lo + self._rng.random() * (hi - lo)) / len(self._sorted)
+        self._recent.append(value)
+        insort(self._sorted, value)
+        if len(self._recent) > self.history:
+            old = self._recent.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
+        return below
+
+    def decide(self, pred: dict, scores: dict | None, learner=None, x=None) -> bool:
+        """Whether to ask for this record's labels (spends a token when it says yes)."""
+        self.seen += 1
+        self._tokens = min(self.capacity, self._tokens + self.budget)
+        has_token = self._tokens >= 1.0 - 1e-12
+        if self.strategy == "random":
+            if not has_token:
+                return False
+            if self._rng.random() < self.budget or self._tokens >= self.capacity - 1e-9:
+                return self._spend()
+            return False
+        if self.strategy == "uncertainty":
+            value = uncertainty(scores, self.aggregate)
+        else:
+            if not hasattr(learner, "disagreement_one"):
+                raise ValueError(f"the cluster-disagreement strategy needs a learner with "
+                                 f"experts (ihomer); {type(learner).__name__} has none: "
+                                 f"use uncertainty or random")
+            value = float(learner.disagreement_one(x))
+        rank = self._rank(value)
+        if not has_token:
+            return False
+        if self._rng.random() < self.explore * self.budget:
+            return self._spend()
+        if self.force_when_full and self._tokens >= self.capacity - 1e-9:
+            return self._spend()  # the bucket is full: budget would go unused
+        # the bar: the budget's share of the most uncertain records, lowered as the
+        # bucket fills (a full bucket is budget going unused)
+        share = self.budget * (1.0 + self.fill_boost * self._tokens / self.capacity)
+        return self._spend() if rank >= 1.0 - share else False
+
+    def stats(self) -> dict:
+        """``labels_spent``, ``label_budget_left`` and ``queried_share`` so far."""
+        return {"labels_spent": self.spent, "label_budget_left": self._tokens,
+                "queried_share": self.spent / self.seen if self.seen else math.nan}
+
+    @staticmethod
+    def needs_learner(strategy: str) -> bool:
+        """Whether ``strategy`` asks the learner (``disagreement_one``)."""
+        return strategy == "cluster-disagreement"
