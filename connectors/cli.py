@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from connectors.alerts.config import AlertConfig, add_alert_arguments
+from connectors.label_arrival import LabelArrival, add_label_arrival_arguments
 from connectors.learner_options import add_learner_option_arguments, learner_options
 from connectors.sources import SourceSpec
 
@@ -44,6 +45,7 @@ class ReplayConfig:
     alerts: AlertConfig | None = None
     label_noise: object = None  # stream.label_noise.LabelNoise, or None
     learner_options: tuple = ()  # (name, value) pairs for the learner's constructor
+    arrival: LabelArrival = LabelArrival()  # label budget and phases
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -157,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--label-drift", default=",".join(LABEL_DRIFT), metavar="LIST",
                        help="label-structure detectors, comma-separated from "
                             f"{', '.join(LABEL_DRIFT)}; 'none' turns them off")
+    add_label_arrival_arguments(rp)
     add_alert_arguments(rp)
     _add_kafka_replay_arguments(rp)
 
@@ -232,13 +235,16 @@ def _replay_config(args) -> ReplayConfig:
 
             noise = LabelNoise.parse(args.label_noise, seed=args.noise_seed)
         options = tuple(learner_options(args, args.learner).items())
+        arrival = LabelArrival.from_args(args)
+        if arrival.phases is not None and kafka is not None:
+            raise ValueError("--label-phases needs a file source (it counts the records)")
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
                         report_every=args.report_every, json=args.json, quiet=args.quiet,
                         detector=args.detector, label_drift=label_drift, alerts=alerts,
-                        label_noise=noise, learner_options=options)
+                        label_noise=noise, learner_options=options, arrival=arrival)
 
 
 class _UsageError(Exception):
@@ -305,11 +311,21 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
         total = len(records)
     if cfg.limit is not None:
         total = min(total, cfg.limit) if total else cfg.limit
+    label_names = getattr(records, "label_names", None)
+    if cfg.arrival.phases is not None:
+        def count():
+            if total is not None:
+                return total
+            again, _ = open_source(cfg.source)
+            return sum(1 for _ in again)
+
+        records = cfg.arrival.phased(records, label_names, count)
+        label_names = None  # a label counts from its phase on
     bar = ProgressLine(total=total, enabled=False if cfg.quiet else None, label=cfg.learner)
     try:
         result = evaluate(records, learner, window_size=cfg.window,
                           label_delay=cfg.label_delay,
-                          label_names=getattr(records, "label_names", None),
+                          label_names=label_names, query=cfg.arrival.make_query(),
                           limit=cfg.limit, report_every=cfg.report_every,
                           # no callback without a bar: evaluate's progress tick folds the
                           # metric sums at wall-clock times (last-ulp differences run to run)
@@ -331,6 +347,11 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     summary["label_delay"] = cfg.label_delay
     if cfg.learner_options:
         summary["learner_options"] = dict(cfg.learner_options)
+    if cfg.arrival.budget is not None:
+        summary["label_budget"] = {"budget": cfg.arrival.budget, "query": cfg.arrival.query,
+                                   "seed": cfg.arrival.seed}
+    if cfg.arrival.phases is not None:
+        summary["label_phases"] = cfg.arrival.phases
     if cfg.label_noise is not None:
         n = cfg.label_noise
         summary["label_noise"] = {"missing": n.missing, "flip": n.flip, "seed": n.seed}
@@ -400,6 +421,7 @@ def format_summary(s: dict) -> str:
         lines.append(f"label noise: the learner learned labels with {n['missing']:.0%} of the "
                      f"positives missing and {n['flip']:.0%} replaced by a wrong label (seed "
                      f"{n['seed']}); scored against the clean labels")
+    lines += LabelArrival.lines(s)
     if s.get("unknown_label_slots"):
         lines.append(f"scored on known labels only: {s['unknown_label_slots']:,} label slots "
                      f"were unknown ({s.get('unknown_share', 0):.1%})")

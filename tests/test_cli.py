@@ -157,3 +157,23 @@ def test_robust_option_reaches_the_learner_and_is_checked():
                       (["--learner", "cc", "--robust", "0.5"], "takes no options")):
         proc = labelstream("replay", *bad, check=False)
         assert proc.returncode == 2 and says in proc.stderr
+
+
+def test_label_budget_learns_only_queried_records_and_phases_hide_labels():
+    out = json.loads(labelstream("replay", "--json", "--learner", "br", "--label-budget",
+                                 "0.1", "--query", "uncertainty").stdout)
+    assert out["instances"] == 2417 and 0 < out["labels_spent"] <= 241.7
+    assert out["label_budget"] == {"budget": 0.1, "query": "uncertainty", "seed": 0}
+    full = json.loads(labelstream("replay", "--json", "--learner", "br").stdout)
+    assert out["example_f1"] < full["example_f1"]
+    table = labelstream("replay", "--learner", "br", "--label-budget", "0.1").stdout
+    assert "asked for and learned" in table
+    phased = json.loads(labelstream("replay", "--json", "--learner", "br",
+                                    "--label-phases", "4").stdout)
+    assert phased["label_phases"] == 4 and phased["labels"] == 14
+    assert phased["example_f1"] != full["example_f1"]
+    for bad, says in ((["--query", "random"], "--query needs --label-budget"),
+                      (["--label-budget", "1.5"], "must be a share of records in (0, 1]"),
+                      (["--label-phases", "0"], "--label-phases must be >= 1")):
+        proc = labelstream("replay", *bad, check=False)
+        assert proc.returncode == 2 and says in proc.stderr
