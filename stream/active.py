@@ -15,11 +15,14 @@ Strategies (``strategy=``):
 * ``uncertainty``: the record's uncertainty (per label ``1 - |2 s - 1|`` of its score
   ``s``: 1 at ``s = 0.5``, 0 at 0 or 1), summed over labels (``aggregate="sum"``, the
   default: the expected share of wrong labels) or of its worst label (``"max"``), is
-  ranked among the recent records' (the last ``history``): a record in the most
-  uncertain share ``b`` is queried, a share that widens as the bucket fills (to ``3 b``
-  when full: budget going unused). A full bucket asks for the next record whatever it
-  is, and a tenth of the queries (``explore``) go to random records, so that a change
-  the model is confidently wrong about is still seen (Zliobaite et al., 2014);
+  ranked among the recent records' (the last ``history``): rank ``r`` in ``[0, 1]``
+  asks with probability ``2 b r`` (``sharpness=1``), so the most uncertain records are
+  asked for most and every record keeps a chance -- the labels still cover the whole
+  stream, new topics and changes the model is confidently wrong about included (a hard
+  "top ``b`` only" bar lost to random sampling on sparse text with many labels: it
+  starves the records whose features the model has not seen, whose scores sit at the
+  prior and look confident; cf. the randomised strategies of Zliobaite et al., 2014).
+  A full bucket asks for the next record whatever it is (budget would go unused);
 * ``cluster-disagreement``: as ``uncertainty`` on the disagreement of the learner's
   experts (``learner.disagreement_one(x)``; iHOMER: its chosen prediction against its
   binary relevance's), for learners that have it.
@@ -81,14 +84,16 @@ class LabelQuery:
         Records' worth of budget the bucket can hold.
     history
         Recent records whose uncertainty sets the bar.
-    explore
-        Share of the queries spent on random records (uncertainty strategies).
+    sharpness
+        ``g``: a record whose uncertainty ranks ``r`` in ``[0, 1]`` among the recent
+        records' is asked for with probability ``b (g + 1) r ** g`` (0: random).
     seed
         Seed of the random choices.
     """
 
     def __init__(self, budget: float, strategy: str = "uncertainty", *, aggregate="sum",
-                 burst: int = 50, history: int = 500, explore: float = 0.1, seed: int = 0):
+                 burst: int = 50, history: int = 500, sharpness: float = 1.0,
+                 seed: int = 0):
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
                 0.0 < float(budget) <= 1.0):
             raise ValueError(f"the label budget must be a share of records in (0, 1], "
@@ -98,16 +103,14 @@ class LabelQuery:
                              f"{', '.join(STRATEGIES)}")
         if aggregate not in ("max", "sum"):
             raise ValueError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
-        if not 0.0 <= explore <= 1.0:
-            raise ValueError(f"explore must be in [0, 1], got {explore!r}")
+        if not sharpness >= 0.0:
+            raise ValueError(f"sharpness must be >= 0, got {sharpness!r}")
         self.budget = float(budget)
         self.strategy = strategy
         self.aggregate = aggregate
         self.capacity = max(1.0, self.budget * int(burst))
         self.history = int(history)
-        self.explore = float(explore)
-        self.fill_boost = 2.0
-        self.force_when_full = True
+        self.sharpness = float(sharpness)
         self.seed = seed
         self._rng = random.Random(seed)
         self._tokens = 0.0
@@ -150,25 +153,29 @@ class LabelQuery:
             if self._rng.random() < self.budget or self._tokens >= self.capacity - 1e-9:
                 return self._spend()
             return False
-        if self.strategy == "uncertainty":
-            value = uncertainty(scores, self.aggregate)
-        else:
-            if not hasattr(learner, "disagreement_one"):
-                raise ValueError(f"the cluster-disagreement strategy needs a learner with "
-                                 f"experts (ihomer); {type(learner).__name__} has none: "
-                                 f"use uncertainty or random")
-            value = float(learner.disagreement_one(x))
-        rank = self._rank(value)
+        rank = self._rank(self._value(pred, scores, learner, x))
         if not has_token:
             return False
-        if self._rng.random() < self.explore * self.budget:
-            return self._spend()
-        if self.force_when_full and self._tokens >= self.capacity - 1e-9:
+        if self._tokens >= self.capacity - 1e-9:
             return self._spend()  # the bucket is full: budget would go unused
-        # the bar: the budget's share of the most uncertain records, lowered as the
-        # bucket fills (a full bucket is budget going unused)
-        share = self.budget * (1.0 + self.fill_boost * self._tokens / self.capacity)
-        return self._spend() if rank >= 1.0 - share else False
+        # asked with probability b (g + 1) rank^g: b on average over the recent records,
+        # most for the most uncertain, never zero for the others
+        g = self.sharpness
+        return self._spend() if self._rng.random() < self.budget * (g + 1) * rank ** g \
+            else False
+
+    def _value(self, pred, scores, learner, x) -> float:
+        """The record's uncertainty (or disagreement): larger means more worth asking."""
+        if self.strategy == "uncertainty":
+            return uncertainty(scores, self.aggregate)
+        if not hasattr(learner, "disagreement_one"):
+            raise ValueError(f"the cluster-disagreement strategy needs a learner with "
+                             f"experts (ihomer); {type(learner).__name__} has none: "
+                             f"use uncertainty or random")
+        return float(learner.disagreement_one(x))
+
+    def observe(self, y: dict) -> None:
+        """The labels of a record asked for, once delivered (label frequencies)."""
 
     def stats(self) -> dict:
         """``labels_spent``, ``label_budget_left`` and ``queried_share`` so far."""

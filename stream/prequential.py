@@ -195,6 +195,8 @@ class PrequentialEvaluator:
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
         if asked:
             self._pending.append((x, y if learn_y is None else learn_y, true_cols))
+            if self.query is not None:
+                self.query.observe(y)
         while len(self._pending) > self.label_delay:
             self._learn(*self._pending.popleft())
         if self.watch is not None:

