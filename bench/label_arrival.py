@@ -18,6 +18,9 @@ labels of the earlier phases over the ``--window`` records just before the phase
 ``--window`` records just after it (forgetting shows as a drop), and the new labels'
 macro-F1 over the window after.
 
+Each budget figure is the mean over ``--seeds`` (3) seeds of the query strategy's random
+choices, so that a verdict is not one seed's luck.
+
 ``--json`` prints one JSON line per run; results also go to ``bench/results/``.
 """
 
@@ -78,17 +81,24 @@ def _name(stream, shuffle):
 
 
 # -- budget --------------------------------------------------------------------------------
-def budget_run(records, names, learner, budget, strategy):
-    query = None if budget >= 1.0 else LabelQuery(budget, strategy, seed=0)
-    ev = PrequentialEvaluator(make_learner(learner, seed=1), window_size=1000,
-                              label_names=names, query=query)
-    t0 = time.perf_counter()
-    for x, y in records:
-        ev.process_one(x, y)
-    s = ev.summary()
-    return {"example_f1": s["example_f1"], "macro_f1": s["macro_f1"],
-            "labels_spent": s.get("labels_spent", len(records)),
-            "seconds": time.perf_counter() - t0}
+def budget_run(records, names, learner, budget, strategy, seeds=1):
+    """Mean over ``seeds`` query seeds (the strategies' random choices)."""
+    runs = []
+    for seed in range(seeds if budget < 1.0 else 1):
+        query = None if budget >= 1.0 else LabelQuery(budget, strategy, seed=seed)
+        ev = PrequentialEvaluator(make_learner(learner, seed=1), window_size=1000,
+                                  label_names=names, query=query)
+        t0 = time.perf_counter()
+        for x, y in records:
+            ev.process_one(x, y)
+        s = ev.summary()
+        runs.append({"example_f1": s["example_f1"], "macro_f1": s["macro_f1"],
+                     "labels_spent": s.get("labels_spent", len(records)),
+                     "seconds": time.perf_counter() - t0})
+    out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    out["labels_spent"] = int(round(out["labels_spent"]))
+    out["seeds"] = len(runs)
+    return out
 
 
 def budget_table(args):
@@ -102,7 +112,7 @@ def budget_table(args):
             for budget in args.budgets:
                 for strategy in strategies:
                     r = full if budget >= 1.0 else budget_run(records, names, learner,
-                                                              budget, strategy)
+                                                              budget, strategy, args.seeds)
                     row = {"stream": _name(stream, shuffle), "learner": learner,
                            "budget": budget, "strategy": strategy, **r}
                     rows.append(row)
@@ -287,6 +297,8 @@ def main(argv=None):
     b.add_argument("--streams", nargs="+", choices=list(STREAMS))
     b.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
     b.add_argument("--file-order-only", action="store_true")
+    b.add_argument("--seeds", type=int, default=3,
+                   help="query seeds per run; the table gives the mean")
     ph = sub.add_parser("phases", help="old labels' macro-F1 around each new phase")
     ph.add_argument("--streams", nargs="+", choices=["synthetic"] + list(STREAMS))
     ph.add_argument("--n-phases", type=int, default=4)

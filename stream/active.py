@@ -44,13 +44,43 @@ import random
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
-__all__ = ["LabelQuery", "STRATEGIES", "uncertainty"]
+__all__ = ["LabelQuery", "STRATEGIES", "decision_threshold", "uncertainty"]
 
 STRATEGIES = ("random", "uncertainty", "cluster-disagreement")
 
 
-def uncertainty(scores: dict | None, aggregate: str = "sum") -> float:
+def decision_threshold(pred: dict, scores: dict) -> float:
+    """Where the learner's threshold lies for this record: midway between the lowest score
+    it predicted and the highest it did not (0.5 when the record does not show it: all
+    predicted, or none).
+
+    Examples
+    --------
+    >>> decision_threshold({"a": True, "b": False}, {"a": 0.4, "b": 0.2})
+    0.30000000000000004
+    >>> decision_threshold({}, {"a": 0.1})
+    0.5
+    """
+    lo, hi = math.inf, -math.inf
+    for label, s in scores.items():
+        if s != s:
+            continue
+        if pred.get(label):
+            lo = min(lo, s)
+        else:
+            hi = max(hi, s)
+    if lo == math.inf or hi == -math.inf or hi >= lo:
+        return 0.5
+    return 0.5 * (lo + hi)
+
+
+def uncertainty(scores: dict | None, aggregate: str = "sum", pred: dict | None = None
+                ) -> float:
     """A record's uncertainty from its label scores (see the module docstring).
+
+    With ``pred`` (the prediction the scores came with) a label's uncertainty is measured
+    from the learner's own threshold ``t`` (:func:`decision_threshold`):
+    ``1 - |s - t| / max(t, 1 - t)``; without it from 0.5.
 
     Examples
     --------
@@ -58,12 +88,16 @@ def uncertainty(scores: dict | None, aggregate: str = "sum") -> float:
     1.0
     >>> round(uncertainty({"a": 0.9, "b": 0.2}), 3)
     0.6
+    >>> round(uncertainty({"a": 0.3, "b": 0.1}, pred={"a": True}), 3)  # threshold 0.2
+    1.75
     >>> uncertainty({})
     1.0
     """
     if not scores:
         return 1.0  # a model with nothing to say is as uncertain as it gets
-    values = [1.0 - abs(2.0 * s - 1.0) for s in scores.values() if s == s]
+    t = 0.5 if pred is None else decision_threshold(pred, scores)
+    width = max(t, 1.0 - t)
+    values = [1.0 - abs(s - t) / width for s in scores.values() if s == s]
     if not values:
         return 1.0
     return max(values) if aggregate == "max" else sum(values)
@@ -167,7 +201,7 @@ class LabelQuery:
     def _value(self, pred, scores, learner, x) -> float:
         """The record's uncertainty (or disagreement): larger means more worth asking."""
         if self.strategy == "uncertainty":
-            return uncertainty(scores, self.aggregate)
+            return uncertainty(scores, self.aggregate, pred)
         if not hasattr(learner, "disagreement_one"):
             raise ValueError(f"the cluster-disagreement strategy needs a learner with "
                              f"experts (ihomer); {type(learner).__name__} has none: "
