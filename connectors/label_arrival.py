@@ -24,18 +24,20 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-__all__ = ["LabelArrival", "add_label_arrival_arguments"]
+__all__ = ["LabelArrival", "add_label_arrival_arguments", "add_label_query_arguments"]
 
 _STRATEGIES = ("random", "uncertainty", "cluster-disagreement")
 
 
-def add_label_arrival_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--label-budget``, ``--query``, ``--query-seed`` and ``--label-phases``."""
-    group = parser.add_argument_group("labels on request and in phases")
+def add_label_query_arguments(group, learned_only: bool = True) -> None:
+    """Add ``--label-budget``, ``--query`` and ``--query-seed`` to ``group``."""
+    then = ("only those are learned, every record is scored" if learned_only else
+            "their predictions say \"query\": true and, with --queries-topic, the records "
+            "go to annotators; labels delivered for any record are learned")
     group.add_argument("--label-budget", type=float, default=None, metavar="B",
                        help="active learning: ask for the labels of at most a share B in "
                             "(0, 1] of the records (paced: never more than B of the records "
-                            "so far); only those are learned, every record is scored")
+                            "so far); " + then)
     group.add_argument("--query", default=None, choices=_STRATEGIES,
                        help="which records' labels to ask for under --label-budget: random, "
                             "uncertainty (scores near 0.5, summed over labels) or "
@@ -43,6 +45,12 @@ def add_label_arrival_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: uncertainty)")
     group.add_argument("--query-seed", type=int, default=0, metavar="SEED",
                        help="seed of the query strategy's random choices")
+
+
+def add_label_arrival_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the label query flags and ``--label-phases``."""
+    group = parser.add_argument_group("labels on request and in phases")
+    add_label_query_arguments(group)
     group.add_argument("--label-phases", type=int, default=None, metavar="K",
                        help="reveal the stream's labels in K phases (a seeded deal of the "
                             "labels; phase k starts at record k*N/K): a label is hidden, "

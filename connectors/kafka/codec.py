@@ -566,13 +566,14 @@ def encode_label_delivery(id, y: dict) -> bytes:
 
 
 def encode_prediction(id, source, labels, scores: dict | None = None, *, learner: str = "",
-                      records_learned: int = 0) -> bytes:
+                      records_learned: int = 0, query: bool = False) -> bytes:
     """The value of a prediction message.
 
     ``{"id", "source": {"topic", "partition", "offset"}, "labels": [...],
     "scores": {label: p}, "model": {"learner", "records_learned"}}``. ``labels`` is the
     predicted label set (a dict ``{label: bool}`` or an iterable of positives); a score
-    that is not a finite number is written as ``null``.
+    that is not a finite number is written as ``null``. ``query=True`` adds
+    ``"query": true``: the worker's label budget asks for this record's labels.
 
     Examples
     --------
@@ -600,6 +601,8 @@ def encode_prediction(id, source, labels, scores: dict | None = None, *, learner
                       "offset": int(source.offset)},
            "labels": positives, "scores": clean,
            "model": {"learner": learner, "records_learned": int(records_learned)}}
+    if query:
+        doc["query"] = True
     if fast:
         try:
             return _orjson.dumps(doc)

@@ -75,6 +75,12 @@ class WorkerConfig:
         The learner (:func:`learners.registry.make_learner`), its seed and its constructor
         options (``(("robust", 0.5),)`` from ``--robust 0.5``). A model resumed from a
         checkpoint keeps the options it was made with.
+    label_budget, query, query_seed, queries_topic
+        Active learning: of the unlabelled records that carry an id, a
+        :class:`~stream.active.LabelQuery` (budget, strategy, seed) asks for the labels of
+        some; their prediction says ``"query": true`` and, with ``queries_topic``, the
+        record itself goes there for annotators. Labels delivered for any held record are
+        learned. The query's state (its token bucket) is in the checkpoint.
     window, detector, label_drift, alerts
         Sliding-window size of the metrics, the error drift detector, the label-structure
         detectors and the alert delivery, as in ``labelstream replay``.
@@ -125,6 +131,10 @@ class WorkerConfig:
     learner: str = "ihomer"
     seed: int | None = None
     learner_options: tuple = ()  # (name, value) pairs for the learner's constructor
+    label_budget: float | None = None  # active learning: share of records to ask labels of
+    query: str = "uncertainty"
+    query_seed: int = 0
+    queries_topic: str | None = None
     window: int = 1000
     detector: str = "adwin"
     label_drift: tuple = LABEL_DRIFT
@@ -196,6 +206,14 @@ class WorkerConfig:
         """``"group"`` (Kafka's group protocol) or ``"assign"`` (every partition, no group)."""
         return "assign" if self.group is None else "group"
 
+    def new_query(self):
+        """A fresh :class:`~stream.active.LabelQuery`, or ``None`` without a budget."""
+        if self.label_budget is None:
+            return None
+        from stream.active import LabelQuery
+
+        return LabelQuery(self.label_budget, self.query, seed=self.query_seed)
+
     def new_learner(self):
         """A fresh learner as configured (name, seed, options)."""
         from learners.registry import make_learner
@@ -236,6 +254,15 @@ class WorkerConfig:
         from connectors.learner_options import learner_options
 
         options = tuple(learner_options(args, args.learner).items())
+        from connectors.label_arrival import LabelArrival
+
+        arrival = LabelArrival.from_args(args)
+        if args.queries_topic and arrival.budget is None:
+            raise ValueError("--queries-topic needs --label-budget B (which records to ask "
+                             "labels for)")
+        if arrival.query == "cluster-disagreement" and args.learner not in ("ihomer",):
+            raise ValueError(f"--query cluster-disagreement needs a learner with experts "
+                             f"(ihomer), not {args.learner}: use uncertainty or random")
         alerts = AlertConfig.from_args(args)
         return cls(
             settings=KafkaSettings.from_args(args), topic=args.topic, group=args.group,
@@ -245,7 +272,9 @@ class WorkerConfig:
             checkpoint_key_file=args.checkpoint_key_file,
             checkpoint_every=args.checkpoint_every,
             checkpoint_interval=args.checkpoint_interval, learner=args.learner,
-            seed=args.seed, learner_options=options, window=args.window, detector=args.detector,
+            seed=args.seed, learner_options=options, label_budget=arrival.budget,
+            query=arrival.query, query_seed=arrival.seed, queries_topic=args.queries_topic,
+            window=args.window, detector=args.detector,
             label_drift=label_drift, alerts=alerts if alerts.enabled else None,
             max_labels=args.max_labels, max_pending=args.max_pending,
             pending_timeout=args.pending_timeout,
@@ -309,6 +338,13 @@ def add_worker_arguments(parser) -> None:
     from connectors.learner_options import add_learner_option_arguments
 
     add_learner_option_arguments(parser)
+    from connectors.label_arrival import add_label_query_arguments
+
+    group = parser.add_argument_group("labels on request (active learning)")
+    add_label_query_arguments(group, learned_only=False)
+    group.add_argument("--queries-topic", default=None, metavar="TOPIC",
+                       help="publish the records --label-budget asks labels for here (the "
+                            "input message as it came, header labelstream.query=1)")
     parser.add_argument("--model-per-partition", action="store_true",
                         help="one model (and checkpoint) per partition")
     parser.add_argument("--worker-id", default=None, metavar="NAME",

@@ -44,8 +44,10 @@ from typing import Any, Callable, NamedTuple
 
 from connectors.kafka.codec import (
     DeadLetter,
+    SourcePosition,
     dead_letter_headers,
     decode_message,
+    encode_prediction,
     read_label_names,
 )
 from connectors.worker.logfmt import kv
@@ -282,6 +284,7 @@ class RecordPath:
                 return
         ev = state.evaluator
         learned = ev.n_learned
+        asked = False
         if y is None:
             pred, scores = ev.process_one(decoded.x, None)
             if decoded.id is None:
@@ -291,18 +294,45 @@ class RecordPath:
                                                      msg.offset, time.time()),
                            self.config.max_pending)
                 state.counters["held"] += 1
+                asked = self._ask(state, msg, decoded, pred, scores)
         else:
             pred, scores = ev.process_one(decoded.x, state.full_labels(y))
         state.counters["records"] += 1
         self.counts["records"] += 1
         self.clock.count(1)
         topic = self.config.predictions_topic
-        if topic is not None and self.outputs is not None:
+        if asked and topic is not None and self.outputs is not None:
+            # a queried record's prediction says so: encoded here (queries are few)
+            value = encode_prediction(
+                decoded.id, SourcePosition(msg.topic, msg.partition, msg.offset),
+                [label for label, on in pred.items() if on], scores,
+                learner=self.config.learner, records_learned=learned, query=True)
+            self.outputs.message(topic, msg.key, value)
+            self.counts["predictions"] += 1
+        elif topic is not None and self.outputs is not None:
             self.outputs.prediction(topic, msg.key, decoded.id,
                                     (msg.topic, msg.partition, msg.offset),
                                     [label for label, on in pred.items() if on], scores,
                                     learned)
             self.counts["predictions"] += 1
+
+    def _ask(self, state: ModelState, msg, decoded, pred, scores) -> bool:
+        """Whether the label budget asks for this held record's labels; if so, the record
+        goes to the queries topic."""
+        cfg = self.config
+        if cfg.label_budget is None:
+            return False
+        if state.query is None:
+            state.query = cfg.new_query()
+        if not state.query.decide(pred, scores, state.evaluator.learner, decoded.x):
+            return False
+        state.counters["queries"] += 1
+        self.counts["queries"] += 1
+        if cfg.queries_topic is not None and self.outputs is not None:
+            headers = list(msg.headers or []) + [("labelstream.query", b"1")]
+            self.outputs.message(cfg.queries_topic, msg.key,
+                                 msg.value if msg.value is not None else b"", headers)
+        return True
 
     def _deliver(self, state: ModelState, msg, decoded) -> None:
         held = state.pending.pop(decoded.id, None)

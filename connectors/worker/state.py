@@ -174,6 +174,7 @@ class ModelState:
         self.recent_events: deque = deque(maxlen=RECENT_EVENTS)
         self.unsaved = 0  # messages handled since the last checkpoint (not saved)
         self.saved_at: float | None = None  # unix time of the checkpoint it came from
+        self.query = None  # stream.active.LabelQuery of --label-budget, once made
 
     @classmethod
     def new(cls, name: str, learner_name: str, learner, *, window_size: int = 1000,
@@ -248,7 +249,8 @@ class ModelState:
                 "offsets": dict(self.offsets), "declared_labels": list(self.declared_labels),
                 "counters": dict(self.counters), "dead_letters": dict(self.dead_letters),
                 "event_counts": dict(self.event_counts),
-                "recent_events": list(self.recent_events), "saved_at": time.time()}
+                "recent_events": list(self.recent_events), "saved_at": time.time(),
+                "query": self.query}
 
     @classmethod
     def from_checkpoint(cls, data, *, name: str, topic: str, learner_name: str) -> ModelState:
@@ -274,6 +276,7 @@ class ModelState:
         state.event_counts = Counter(data["event_counts"])
         state.recent_events.extend(data["recent_events"])
         state.saved_at = data.get("saved_at")
+        state.query = data.get("query")
         return state
 
     def __repr__(self):
