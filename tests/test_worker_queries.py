@@ -108,3 +108,83 @@ def test_worker_query_flags_are_checked():
                        "needs a learner with experts")):
         with pytest.raises(ValueError, match=says):
             WorkerConfig.from_args(parser.parse_args(base + bad))
+
+
+def test_kill_9_while_answers_arrive_learns_each_held_record_once(kafka_broker, unique_topic,
+                                                                  tmp_path, key_env):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from test_worker_helpers import ROOT, cli_command, cli_env
+
+    from connectors.checkpoint import CheckpointStore
+    from connectors.worker.state import WorkerEvaluator
+    from learners.registry import make_learner
+    from stream.synthetic import MultiLabelGenerator
+
+    n_labelled, n_held = 300, 2000
+    records = [(x, {k: True for k, on in y.items() if on}) for x, y in
+               MultiLabelGenerator(n_features=6, n_labels=5, seed=4).take(n_labelled + n_held)]
+    topic = kafka_broker.create_topic(unique_topic("qkill"))
+    send_all(kafka_broker, topic, [encode_record(x, y if i < n_labelled else None, id=f"r{i}")
+                                   for i, (x, y) in enumerate(records)], partition=0)
+    ckpt = tmp_path / "ckpt"
+    options = dict(checkpoint_dir=str(ckpt), label_budget=0.3, query="uncertainty",
+                   queries_topic=topic + "-queries", max_pending=5000)
+    Worker(worker_config(kafka_broker, topic, **options)).run()
+    queried = [decode_message(m.value).id
+               for m in read_topic(kafka_broker, topic + "-queries", quiet=2.0)]
+    assert len(queried) > 300
+    by_id = {f"r{i}": y for i, (_, y) in enumerate(records)}
+    send_all(kafka_broker, topic, [encode_label_delivery(i, by_id[i]) for i in queried],
+             partition=0)
+
+    cmd = cli_command() + [
+        "-v", "worker", "--bootstrap-servers", kafka_broker.bootstrap, "--topic", topic,
+        "--checkpoint-dir", str(ckpt), "--checkpoint-key-env", KEY_ENV,
+        "--checkpoint-every", "25", "--learner", "br", "--label-budget", "0.3",
+        "--queries-topic", topic + "-queries", "--max-pending", "5000",
+        "--max-poll-records", "10", "--stop-at-end", "--json"]
+    log_path = tmp_path / "kill.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+                                env=cli_env(), start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while "worker.checkpoint reason=every" not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    log_path.read_text()[-3000:]
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    store = CheckpointStore(ckpt, KEY.encode())
+    mid = store.load(topic)
+    assert n_labelled < mid["evaluator"].n_learned < n_labelled + len(queried), \
+        "the kill came after the answers were all learned: kill sooner"
+    assert len(mid["pending"]) == n_held - (mid["evaluator"].n_learned - n_labelled)
+
+    again = Worker(worker_config(kafka_broker, topic, **options)).run()
+    assert again["stop_reason"] == "end of the partitions"
+    data = store.load(topic)
+    assert data["evaluator"].n_learned == n_labelled + len(queried)  # each answer once
+    assert len(data["pending"]) == n_held - len(queried)
+    assert data["query"].spent == len(queried)  # the bucket came back from the checkpoint
+
+    ev = WorkerEvaluator(make_learner("br"))
+    held = {}
+    for i, (x, y) in enumerate(records):
+        if i < n_labelled:
+            ev.process_one(x, y)
+        else:
+            held[f"r{i}"] = (x, ev.process_one(x, None))
+    for rid in queried:
+        ev.process_delivered(held[rid][0], by_id[rid], held[rid][1])
+    want, got = ev.summary(), data["evaluator"].summary()
+    for key in ("example_f1", "micro_f1", "macro_f1", "hamming_loss", "instances"):
+        assert _same(got[key], want[key]), key

@@ -142,7 +142,7 @@ class Worker:
             # refuse a bad checkpoint before connecting to anything
             self._owner.shared = self._load_state(cfg.checkpoint_name(None))
         self._records.batched = hasattr(cfg.new_learner(), "predict_learn_many")
-        if cfg.predictions_topic or cfg.dead_letter_topic:
+        if cfg.predictions_topic or cfg.dead_letter_topic or cfg.queries_topic:
             from connectors.kafka.compression import CompressionError, producer_compression
             from connectors.worker.outputs import OutputProcess
 

@@ -101,7 +101,8 @@ class PartitionOwner:
         partitions = self.consumer.partitions_for_topic(cfg.topic)
         if not partitions:
             raise WorkerError(f"topic {cfg.topic!r} does not exist on {settings.describe()}")
-        topics = [t for t in (cfg.predictions_topic, cfg.dead_letter_topic) if t]
+        topics = [t for t in (cfg.predictions_topic, cfg.dead_letter_topic,
+                              cfg.queries_topic) if t]
         if topics:
             from connectors.worker.outputs import OutputError
 
