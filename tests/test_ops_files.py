@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,10 +37,9 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and
             "unless", "bool", "offset", "inf", "nan"}
 
 
-@pytest.fixture(scope="module")
-def exported() -> dict:
-    """Sample name -> {label name: values}, as a worker's ``/metrics`` exposes them."""
-    from connectors.worker.metrics import MetricsServer
+def worker_snapshot() -> dict:
+    """A ``/metrics`` snapshot as a worker publishes it (``Reporter.publish``), over a real
+    iHOMER model state that predicted a few records and saw a drift event."""
     from connectors.worker.reporting import Reporter
     from connectors.worker.state import ModelState
     from learners.ihomer import IHOMER
@@ -51,7 +54,15 @@ def exported() -> dict:
                               dead_letters={"invalid_json": 1})
     checkpoints = SimpleNamespace(n_checkpoints=1, n_failed=0, age=lambda: 1.0)
     broker = SimpleNamespace(connected=True, outages=0, outage_seconds=0.0)
-    snapshot = Reporter(None).publish(records, checkpoints, [state], [(0, 5)], broker=broker)
+    return Reporter(None).publish(records, checkpoints, [state], [(0, 5)], broker=broker)
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict:
+    """Sample name -> {label name: values}, as a worker's ``/metrics`` exposes them."""
+    from connectors.worker.metrics import MetricsServer
+
+    snapshot = worker_snapshot()
     server = MetricsServer(lambda: snapshot)  # not started: its registry is enough
     server.observe_batch(0.01)
     names: dict = {}
@@ -195,3 +206,79 @@ def test_promtool_unit_tests_fire_every_alert(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait(predicate, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus is not installed: "
+                    "apt-get update && apt-get install -y prometheus (.ci/run does it)")
+def test_a_running_prometheus_answers_every_dashboard_query_and_evaluates_the_rules(tmp_path):
+    from connectors.worker.metrics import MetricsServer
+
+    snapshot = worker_snapshot()
+    metrics = MetricsServer(lambda: snapshot).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        web = f"127.0.0.1:{s.getsockname()[1]}"
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files: ['{rules_path()}']\n"
+        "scrape_configs:\n  - job_name: labelstream\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{metrics.port}']\n")
+    prom = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address={web}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    api = f"http://{web}/api/v1"
+
+    def query(expr):
+        return _get_json(f"{api}/query?query={urllib.parse.quote(expr)}")
+
+    try:
+        _wait(lambda: query("count_over_time(labelstream_worker_up[5m]) >= 2")["data"]["result"],
+              "two scrapes of the worker stored")
+        dashboard = json.loads(dashboard_path().read_text())
+        annotations = {a.get("expr") for a in dashboard["annotations"]["list"]}
+        for expr in dashboard_expressions(dashboard):
+            answer = query(concrete(expr))
+            assert answer["status"] == "success", (expr, answer)
+            if expr not in annotations:  # the drift annotation is empty without a new event
+                assert answer["data"]["result"], f"no data for {expr!r}"
+
+        def evaluated():
+            groups = _get_json(f"{api}/rules")["data"]["groups"]
+            found = [r for g in groups for r in g["rules"]]
+            # not evaluated yet: lastEvaluation is Go's zero time, 0001-01-01
+            done = [r for r in found if not r.get("lastEvaluation", "0001").startswith("0001")]
+            return found if found and len(done) == len(found) else None
+
+        loaded = _wait(evaluated, "Prometheus to evaluate every rule")
+        assert {r["name"] for r in loaded} == {r["alert"] for r in rules()}
+        assert all(r["health"] == "ok" for r in loaded), [
+            (r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
+        # this healthy worker fires nothing but the info-level drift alert
+        firing = {r["name"] for r in loaded if r["state"] != "inactive"}
+        assert firing <= {"LabelstreamDriftDetected"}, firing
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+        metrics.stop()
