@@ -79,6 +79,12 @@ def _lp(seed):
     return LabelPowerset()
 
 
+def _knn(seed):
+    from learners.knn import KNN
+
+    return KNN()
+
+
 def _no_change(seed):
     from learners.no_change import NoChange
 
@@ -100,6 +106,8 @@ LEARNERS: dict[str, LearnerSpec] = {
                          _br_ht),
     "cc": LearnerSpec("classifier chain of river logistic regressions", _cc),
     "lp": LearnerSpec("pruned label powerset over a river multiclass classifier", _lp),
+    "knn": LearnerSpec("nearest neighbours (cosine) over a window of recent records, "
+                       "distance-weighted vote with an online threshold; numba", _knn),
     "no-change": LearnerSpec("repeats the previous record's label set (temporal baseline)",
                              _no_change),
 }
