@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -187,3 +188,77 @@ def test_headless_chromium_renders_the_snapshot(tmp_path, token):
     # after rendering the embedded status: a later records_total than the embedded 5000
     assert int(got["records-total"]) > 5000
     assert 'data-series="m/example_f1"' in run.stdout  # the window metric's line chart
+
+
+class _Stream:
+    """A real iHOMER model state learning a stream with a drift at record 800, published
+    as the worker publishes it (``Reporter.publish``, events and clusters beside it); each
+    call of :meth:`snapshot` learns ``chunk`` more records first, so every poll of the page
+    sees records that flowed since the last."""
+
+    def __init__(self):
+        import threading
+        from types import SimpleNamespace
+
+        from connectors.worker.reporting import Reporter
+        from connectors.worker.state import ModelState
+        from learners.ihomer import IHOMER
+        from stream.synthetic import Drift, MultiLabelGenerator
+
+        self.learner = IHOMER(restructure_every=100)
+        self.state = ModelState.new("m", "ihomer", self.learner)
+        self.records = iter(MultiLabelGenerator(
+            n_features=6, n_labels=6, n_clusters=3, cardinality=2.0, seed=11, noise=0.1,
+            drifts=[Drift(position=800, target="p_y_given_x")]).take(2000))
+        self.path = SimpleNamespace(counts={"messages": 0, "records": 0, "predictions": 0,
+                                            "label_deliveries": 0}, dead_letters={})
+        self.checkpoints = SimpleNamespace(n_checkpoints=0, n_failed=0, age=lambda: None)
+        self.reporter = Reporter(None)
+        self.chunk = 100
+        self.lock = threading.Lock()
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            ev = self.state.evaluator
+            for x, y in itertools.islice(self.records, self.chunk):
+                ev.process_one(x, y)
+                for event in ev.events:  # as connectors/worker/records.py hands them on
+                    self.state.event_counts[f"{event.level}.{event.kind}"] += 1
+                    self.state.recent_events.append(event.to_dict())
+                ev.events = []
+                self.path.counts["records"] += 1
+                self.path.counts["messages"] += 1
+            published = self.reporter.publish(self.path, self.checkpoints, [self.state],
+                                              [(0, 10)])
+            return {**published, "events": list(self.state.recent_events),
+                    "clusters": cluster_tree(self.learner)}
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium: apt-get update && apt-get "
+                    "install -y chromium (Debian) or chromium-browser (Ubuntu)")
+def test_headless_chromium_follows_a_real_stream_through_a_drift(tmp_path):
+    stream = _Stream()
+    server = StatusServer(stream.snapshot, history_interval=None)
+    with server:  # start() samples once: 100 records
+        for _ in range(8):  # 900 records, past the drift, in the server's history
+            server.sample()
+        assert stream.state.event_counts["global.drift"] >= 1
+        stream.chunk = 20  # from here on each request learns 20 more records
+        run = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=2500", "--dump-dom", f"http://127.0.0.1:{server.port}/"],
+            capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []
+    texts = _Texts()
+    texts.feed(run.stdout)
+    got = texts.by_id
+    assert got["error"] == ""
+    # the page was served at 920 records at the earliest; a poll came after it
+    assert int(got["records-total"]) >= 940
+    assert "global" in got["events"] and "adwin" in got["events"]
+    assert 'class="drift-marker"' in run.stdout  # the drift on the charts' time axis
+    assert "example_f1" in got["metrics-table"]
+    shown = set(re.findall(r'class="cluster-label">(\w+)<', run.stdout))
+    assert shown == {f"l{i}" for i in range(6)}
