@@ -58,10 +58,13 @@ def _records(start, n):
     return [encode_record(x, y, id=str(start + i)) for i, (x, y) in enumerate(gen.take(n))]
 
 
-def _wait(condition, timeout=60.0):
+def _wait(condition, timeout=60.0, worker=None):
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        seen = "" if worker is None else (
+            f": handled {worker.messages_handled}, checkpoints {worker.checkpoints_written}, "
+            f"failures {worker.checkpoint_failures}")
+        assert time.monotonic() < deadline, "timed out" + seen
         time.sleep(0.05)
 
 
@@ -98,12 +101,14 @@ def test_a_full_disk_costs_checkpoints_not_records(kafka_broker, unique_topic, s
     send_all(kafka_broker, topic, _records(0, 300))
     thread.start()
     _wait(lambda: worker.messages_handled == 300 and worker.checkpoints_written >= 3
-          and store.load(name) is not None and store.load(name)["offsets"] == {0: 300})
+          and store.load(name) is not None and store.load(name)["offsets"] == {0: 300},
+          worker=worker)
     good = _digest(store.path(name))
 
     filler = _fill(small_disk)
     send_all(kafka_broker, topic, _records(300, 300))
-    _wait(lambda: worker.messages_handled == 600 and worker.checkpoint_failures >= 2)
+    _wait(lambda: worker.messages_handled == 600 and worker.checkpoint_failures >= 2,
+          worker=worker)
     assert thread.is_alive()
     assert _digest(store.path(name)) == good  # the last good checkpoint, untouched
     assert store.load(name)["offsets"] == {0: 300}
@@ -113,10 +118,16 @@ def test_a_full_disk_costs_checkpoints_not_records(kafka_broker, unique_topic, s
     assert failed and "No space left on device" in failed[0], failed[:1]
     assert not [f for f in small_disk.iterdir() if f.name.endswith(".tmp")]  # no debris
 
+    # no record arrives now, yet the unsaved records keep being retried each interval
+    failures = worker.checkpoint_failures
+    _wait(lambda: worker.checkpoint_failures > failures, timeout=10.0,
+          worker=worker)
+
     filler.unlink()  # space again
     before = worker.checkpoints_written
     send_all(kafka_broker, topic, _records(600, 100))
-    _wait(lambda: worker.messages_handled == 700 and worker.checkpoints_written > before)
+    _wait(lambda: worker.messages_handled == 700 and worker.checkpoints_written > before,
+          worker=worker)
     assert store.load(name)["offsets"] == {0: 700}
     thread.join(60)
     assert not thread.is_alive()

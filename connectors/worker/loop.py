@@ -216,7 +216,9 @@ class Worker:
                 if self._metrics is not None:
                     self._metrics.observe_batch(time.perf_counter() - t0)
             checkpoints.finish(block=False)
-            if (records.since_checkpoint
+            # a failed periodic checkpoint is retried at the next interval even when no
+            # record arrived since: its records are still unsaved
+            if ((records.since_checkpoint or checkpoints.last_error is not None)
                     and time.monotonic() - checkpoints.last_cut >= cfg.checkpoint_interval):
                 self.checkpoint("interval", wait=False)
             records.expire_pending(self._owned_states())
