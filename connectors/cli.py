@@ -46,6 +46,7 @@ class ReplayConfig:
     label_noise: object = None  # stream.label_noise.LabelNoise, or None
     learner_options: tuple = ()  # (name, value) pairs for the learner's constructor
     arrival: LabelArrival = LabelArrival()  # label budget and phases
+    serve: object = None  # connectors.status.replay_status.ServeConfig (--serve), or None
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_label_arrival_arguments(rp)
     add_alert_arguments(rp)
     _add_kafka_replay_arguments(rp)
+    from connectors.status.replay_status import add_serve_arguments
+
+    add_serve_arguments(rp)
 
     from connectors.kafka.produce import add_produce_arguments
 
@@ -238,13 +242,17 @@ def _replay_config(args) -> ReplayConfig:
         arrival = LabelArrival.from_args(args)
         if arrival.phases is not None and kafka is not None:
             raise ValueError("--label-phases needs a file source (it counts the records)")
+        from connectors.status.replay_status import ServeConfig
+
+        serve = ServeConfig.from_args(args)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     return ReplayConfig(source=source, learner=args.learner, seed=args.seed, limit=args.limit,
                         window=args.window, label_delay=args.label_delay, report=args.report,
                         report_every=args.report_every, json=args.json, quiet=args.quiet,
                         detector=args.detector, label_drift=label_drift, alerts=alerts,
-                        label_noise=noise, learner_options=options, arrival=arrival)
+                        label_noise=noise, learner_options=options, arrival=arrival,
+                        serve=serve)
 
 
 class _UsageError(Exception):
@@ -294,7 +302,32 @@ def _drift_watch(cfg: ReplayConfig):
 
 
 def run_replay(cfg: ReplayConfig, out=None) -> dict:
-    """Run one replay as configured; returns the summary that was printed."""
+    """Run one replay as configured; returns the summary that was printed.
+
+    With ``cfg.serve`` its live status page is served while it runs (and after, until
+    Ctrl-C, with ``--serve-wait``): :mod:`connectors.status.replay_status`.
+    """
+    if cfg.serve is None:
+        return _run_replay(cfg, out)
+    from connectors.status.replay_status import ReplayStatus
+
+    title = f"{cfg.learner} on {cfg.source.path or 'Yeast'}"
+    try:
+        status = ReplayStatus(cfg.serve, title=title, window=cfg.window)
+    except ValueError as exc:  # off loopback without a token, an unreadable token file
+        raise _UsageError(str(exc)) from None
+    status.start(announce=sys.stderr)
+    try:
+        summary = _run_replay(cfg, out, status)
+        status.finish(summary)
+        if cfg.serve.wait:
+            status.wait(announce=sys.stderr)
+    finally:
+        status.stop()
+    return summary
+
+
+def _run_replay(cfg: ReplayConfig, out=None, status=None) -> dict:
     from connectors.progress import ProgressLine
     from connectors.sources import ShuffledSource, open_source
     from learners.registry import make_learner
@@ -304,6 +337,8 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
     out = out if out is not None else sys.stdout
     learner = make_learner(cfg.learner, seed=cfg.seed, **dict(cfg.learner_options))
     watch, dispatcher = _drift_watch(cfg)
+    if status is not None:  # the status page follows the evaluator through its watcher
+        watch = status.follow(learner, watch, model=cfg.learner)
     records, name = open_source(cfg.source)
     total = None
     if isinstance(records, ShuffledSource):

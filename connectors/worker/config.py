@@ -113,6 +113,11 @@ class WorkerConfig:
         value)`` pairs, e.g. ``(("max_features", 500),)``.
     metrics_port, metrics_host
         Serve Prometheus ``/metrics`` there (``None``: no endpoint; 0: any free port).
+    status_port, status_host, status_token_env, status_token_file
+        Serve the live status page (:mod:`connectors.status`) there (``None``: no page; 0:
+        any free port). Its token is read from the variable or file named
+        (:func:`~connectors.status.token.load_status_token`; default
+        ``LABELSTREAM_STATUS_TOKEN`` if set) and is required off loopback.
     json_summary
         Print the final summary as one JSON object.
     """
@@ -154,6 +159,10 @@ class WorkerConfig:
     decode_limits: tuple = ()
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    status_port: int | None = None
+    status_host: str = "127.0.0.1"
+    status_token_env: str | None = None
+    status_token_file: str | None = None
     json_summary: bool = False
     client_id: str = field(default="labelstream-worker")
 
@@ -180,6 +189,11 @@ class WorkerConfig:
                              "--checkpoint-key-file")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ValueError(f"--metrics-port must be 0..65535, got {self.metrics_port}")
+        if self.status_port is not None and not 0 <= self.status_port < 65536:
+            raise ValueError(f"--status-port must be 0..65535, got {self.status_port}")
+        if self.status_token_env and self.status_token_file:
+            raise ValueError("give the status-page token one way: --status-token-env or "
+                             "--status-token-file")
         outputs = {self.predictions_topic, self.dead_letter_topic} - {None}
         from connectors.kafka.compression import CODECS
 
@@ -283,6 +297,8 @@ class WorkerConfig:
             session_timeout=args.session_timeout, stop_at_end=args.stop_at_end,
             idle_timeout=args.idle_timeout, max_message_bytes=args.max_message_bytes,
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+            status_port=args.status_port, status_host=args.status_host,
+            status_token_env=args.status_token_env, status_token_file=args.status_token_file,
             json_summary=args.json)
 
 
@@ -389,6 +405,17 @@ def add_worker_arguments(parser) -> None:
                      help="address of the /metrics endpoint")
     run.add_argument("--json", action="store_true",
                      help="print the final summary as one JSON object")
+    from connectors.status.token import add_token_arguments
+
+    page = parser.add_argument_group("status page")
+    page.add_argument("--status-port", type=int, default=None, metavar="PORT",
+                      help="serve the live status page (throughput, lag, prequential "
+                           "metrics, drift events, iHOMER's label clusters) on this port; "
+                           "0: any free port, logged as worker.status_serving url=... "
+                           "(default: no page)")
+    page.add_argument("--status-host", default="127.0.0.1", metavar="ADDR",
+                      help="address of the status page; any but loopback needs a token")
+    add_token_arguments(page, "status")
     drift = parser.add_argument_group("drift detection")
     drift.add_argument("--window", type=int, default=1000, metavar="N",
                        help="records in the sliding-window metrics")

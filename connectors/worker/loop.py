@@ -13,6 +13,7 @@ requests and closes everything, always. Each concern lives in a module of its ow
 :mod:`~connectors.worker.checkpointer`         cut, wait for the outputs, write, commit
 :mod:`~connectors.worker.reporting`            the ``/metrics`` snapshot and the summary
 :mod:`~connectors.worker.metrics`              the ``/metrics`` endpoint (prometheus-client)
+:mod:`~connectors.status.worker_status`        the live status page (``--status-port``)
 :mod:`~connectors.worker.outputs`              the output process (predictions, dead letters)
 :mod:`~connectors.worker.state`                one model and everything checkpointed with it
 =============================================  ===============================================
@@ -79,6 +80,7 @@ class Worker:
         self._outputs = None
         self._dispatcher = None
         self._metrics = None
+        self._status = None  # connectors.status.worker_status.WorkerStatus
         self._last_message_at = time.monotonic()
         self._reporter = Reporter(config)
         self._checkpoints = Checkpointer(None, topic=config.topic)
@@ -127,6 +129,8 @@ class Worker:
     # -- opening ---------------------------------------------------------------------------
     def _open(self) -> None:
         cfg = self.config
+        if cfg.status_port is not None:  # a bad host/token mix fails before connecting
+            self._status = _status_page(cfg)
         if cfg.checkpoint_dir is not None:
             from connectors.checkpoint import CheckpointStore, load_checkpoint_key
 
@@ -172,6 +176,10 @@ class Worker:
             self.publish_metrics()
             self._metrics = MetricsServer(lambda: self._reporter.published,
                                           cfg.metrics_host, cfg.metrics_port).start()
+        if self._status is not None:
+            self.publish_metrics()
+            self._status.start()
+            log.info(kv("worker.status_serving", url=self._status.url))
 
     def _warm_up(self) -> None:
         """Compile the record path's kernels and the Kafka checksum before any client
@@ -228,7 +236,7 @@ class Worker:
                 was_connected = self.broker.connected
                 if self.broker.check(now) and not was_connected:
                     self._last_message_at = now  # an outage is not a quiet topic
-            if self._metrics is not None and \
+            if (self._metrics is not None or self._status is not None) and \
                     time.monotonic() - self._reporter.published_at >= METRICS_INTERVAL:
                 self.publish_metrics()
             if cfg.stop_at_end and owner.at_end():
@@ -269,6 +277,9 @@ class Worker:
         if self._metrics is not None:
             self._reporter.mark_down()
             self._metrics.stop()
+        if self._status is not None:
+            self._status.mark_down()
+            self._status.stop()
         self._owner.close()
         outputs, self._outputs = self._outputs, None
         if outputs is not None:
@@ -287,14 +298,23 @@ class Worker:
         return None if self._metrics is None else self._metrics.port
 
     @property
+    def status_port(self) -> int | None:
+        """The port of the status page (``None`` without one, or before it serves)."""
+        return None if self._status is None else self._status.port
+
+    @property
     def published_metrics(self) -> dict:
         """The latest ``/metrics`` snapshot (see :mod:`connectors.worker.reporting`)."""
         return self._reporter.published
 
     def publish_metrics(self, *, up: bool = True) -> dict:
         """Compute the ``/metrics`` snapshot now (loop thread) and publish it."""
-        return self._reporter.publish(self._records, self._checkpoints, self._owned_states(),
-                                      self._owner.lag(), up=up, broker=self.broker)
+        states = self._owned_states()
+        published = self._reporter.publish(self._records, self._checkpoints, states,
+                                           self._owner.lag(), up=up, broker=self.broker)
+        if self._status is not None:
+            self._status.update(published, states)
+        return published
 
     def records_per_second(self) -> float | None:
         """Records predicted per second from the first prediction (the end of the first
@@ -338,3 +358,16 @@ class Worker:
         (:meth:`~connectors.worker.reporting.Reporter.summary`)."""
         return self._reporter.summary(self._records, self._checkpoints, self._owned_states(),
                                       stop_reason=self.stop_reason, broker=self.broker)
+
+
+def _status_page(cfg: WorkerConfig):
+    """The worker's status page as configured (not yet serving)."""
+    from connectors.status.token import load_status_token
+    from connectors.status.worker_status import WorkerStatus
+
+    try:
+        token = load_status_token(cfg.status_token_env, cfg.status_token_file)
+        return WorkerStatus(cfg.status_host, cfg.status_port, token, title=(
+            f"{cfg.topic} ({cfg.learner}" + (f", group {cfg.group})" if cfg.group else ")")))
+    except ValueError as err:
+        raise WorkerError(f"--status-port: {err}") from None
