@@ -64,14 +64,12 @@ ValueError: adwin has no parameter 'dleta'; valid: delta=0.002, clock=32, ...
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from river.drift import ADWIN, KSWIN, DummyDriftDetector, NoDrift, PageHinkley
-from river.drift.binary import DDM, EDDM, FHDDM, HDDMA, HDDMW
 
 from drift.events import DriftEvent, new_event
 
@@ -93,37 +91,54 @@ CONTINUOUS, BINARY_ERROR, BINARY_CORRECT = "continuous", "binary-error", "binary
 
 @dataclass(frozen=True)
 class DetectorInfo:
-    """A detector :func:`make_detector` knows: its class, input kind and description.
+    """A detector :func:`make_detector` knows: where its class lives, its input kind and
+    description.
 
-    ``input`` is ``"continuous"`` (any real value), ``"binary-error"`` (1 = error) or
+    ``where`` is ``"module:Class"``, imported only when :attr:`cls` is asked for (so that
+    listing the detectors, e.g. for ``--help``, imports no river). ``input`` is
+    ``"continuous"`` (any real value), ``"binary-error"`` (1 = error) or
     ``"binary-correct"`` (1 = correct prediction).
     """
 
     name: str
-    cls: type
+    where: str
     input: str
     summary: str
     aliases: tuple = ()
 
+    @property
+    def class_name(self) -> str:
+        """The class's name, without importing it."""
+        return self.where.partition(":")[2]
+
+    @property
+    def cls(self) -> type:
+        """The detector class (imported on first use)."""
+        module, _, attr = self.where.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
 
 DETECTORS: dict[str, DetectorInfo] = {info.name: info for info in (
-    DetectorInfo("adwin", ADWIN, CONTINUOUS,
+    DetectorInfo("adwin", "drift.adwin:ADWIN", CONTINUOUS,
                  "adaptive windowing: cuts the window where two halves' means differ "
                  "(default)"),
-    DetectorInfo("kswin", KSWIN, CONTINUOUS,
+    DetectorInfo("kswin", "river.drift:KSWIN", CONTINUOUS,
                  "Kolmogorov-Smirnov test on a sliding window (slow: ~300 us/update)"),
-    DetectorInfo("page-hinkley", PageHinkley, CONTINUOUS,
+    DetectorInfo("page-hinkley", "river.drift:PageHinkley", CONTINUOUS,
                  "cumulative deviation from the running mean", ("ph",)),
-    DetectorInfo("ddm", DDM, BINARY_ERROR, "error rate vs its minimum (warning + drift)"),
-    DetectorInfo("eddm", EDDM, BINARY_ERROR,
+    DetectorInfo("ddm", "river.drift.binary:DDM", BINARY_ERROR,
+                 "error rate vs its minimum (warning + drift)"),
+    DetectorInfo("eddm", "river.drift.binary:EDDM", BINARY_ERROR,
                  "distance between errors (gradual drift; many false alarms)"),
-    DetectorInfo("fhddm", FHDDM, BINARY_CORRECT,
+    DetectorInfo("fhddm", "river.drift.binary:FHDDM", BINARY_CORRECT,
                  "Hoeffding bound on the accuracy of a sliding window"),
-    DetectorInfo("hddm-a", HDDMA, BINARY_ERROR, "Hoeffding bound on moving averages"),
-    DetectorInfo("hddm-w", HDDMW, BINARY_ERROR, "Hoeffding bound on weighted averages"),
-    DetectorInfo("no-drift", NoDrift, CONTINUOUS, "never fires (turns watching off)",
+    DetectorInfo("hddm-a", "river.drift.binary:HDDMA", BINARY_ERROR,
+                 "Hoeffding bound on moving averages"),
+    DetectorInfo("hddm-w", "river.drift.binary:HDDMW", BINARY_ERROR,
+                 "Hoeffding bound on weighted averages"),
+    DetectorInfo("no-drift", "river.drift:NoDrift", CONTINUOUS, "never fires (turns watching off)",
                  ("none", "off")),
-    DetectorInfo("dummy", DummyDriftDetector, CONTINUOUS,
+    DetectorInfo("dummy", "river.drift:DummyDriftDetector", CONTINUOUS,
                  "fires on a schedule (t_0 records, then every t_0): for tests",
                  ("dummy-drift-detector",)),
 )}
@@ -135,7 +150,7 @@ def _key(name: str) -> str:
 
 _LOOKUP: dict[str, str] = {}
 for _info in DETECTORS.values():
-    for _alias in (_info.name, _info.cls.__name__, *_info.aliases):
+    for _alias in (_info.name, _info.class_name, *_info.aliases):
         _LOOKUP[_key(_alias)] = _info.name
 
 
@@ -289,8 +304,8 @@ def detector_input(spec) -> str:
     """
     if isinstance(spec, str):
         return _info(spec.partition(":")[0]).input
-    for info in DETECTORS.values():
-        if type(spec) is info.cls:
+    for info in DETECTORS.values():  # by class name: importing every class costs ~1 s
+        if type(spec).__name__ == info.class_name:
             return info.input
     from river.base import BinaryDriftDetector
 

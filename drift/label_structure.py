@@ -60,8 +60,8 @@ from collections import deque
 
 import numpy as np
 from river.base import Base
-from river.drift import ADWIN
 
+from drift.adwin import ADWIN
 from stream.cooccurrence import RollingCooccurrence
 
 __all__ = [
