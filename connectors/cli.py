@@ -230,7 +230,9 @@ def _replay_config(args) -> ReplayConfig:
                           f"{', '.join(LABEL_DRIFT)} or none")
     try:
         from drift.detectors import make_detector
+        from learners.registry import learner_spec
 
+        learner_spec(args.learner)  # a wrong name fails before anything heavy loads
         make_detector(args.detector)
         alerts = AlertConfig.from_args(args)
         noise = None

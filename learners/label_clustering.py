@@ -75,8 +75,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from stream.kernels import cooccurrence_pairs, cooccurrence_update, jaccard, jaccard_pairs
 
@@ -104,10 +102,12 @@ def _csr_of_sets(sets):
     return indptr, indices
 
 
-def _sparse_jaccard(indptr, indices, n_labels: int) -> sp.csr_matrix:
+def _sparse_jaccard(indptr, indices, n_labels: int):
     """Jaccard similarities of every pair of labels that co-occur in the records (CSR,
     ``n_labels`` square; a label present in some record has ``J_ii = 1``; pairs that
     never co-occur are not stored and read 0)."""
+    import scipy.sparse as sp  # scipy loads for the sparse (many-label) path only
+
     rows, cols, counts = cooccurrence_pairs(indptr, indices, n_labels=n_labels)
     diag = np.zeros(n_labels)
     on = rows == cols
@@ -189,7 +189,11 @@ class _Window:
         idx = np.asarray(labels, dtype=np.int64)
         if isinstance(self.J, np.ndarray):
             sub = self.J[np.ix_(idx, idx)]
-            return sub if dense else sp.csr_matrix(sub)
+            if dense:
+                return sub
+            import scipy.sparse as sp
+
+            return sp.csr_matrix(sub)
         sub = self.J[idx][:, idx]
         return sub.toarray() if dense else sub.tocsr()
 
@@ -536,6 +540,8 @@ def _split_contradicted(sim, n_left, eps) -> bool:
 def _top_two_distances(sim) -> tuple:
     """The largest and second largest distance ``1 - J`` among distinct labels, from a
     sparse similarity matrix (a pair it does not hold is at distance 1)."""
+    import scipy.sparse as sp
+
     m = sim.shape[0]
     upper = sp.triu(sim, k=1).data
     upper = upper[upper > 0]
@@ -559,6 +565,8 @@ def _balanced_bisection(sim) -> np.ndarray:
     side 1 takes its first ``m // 2`` labels in breadth-first order from its most
     connected label, side 0 the rest.
     """
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
     m = sim.shape[0]
     half = m // 2
     n_comp, comp = connected_components(sim, directed=False)

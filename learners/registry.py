@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["LEARNERS", "LearnerSpec", "make_learner", "check_options", "describe_learners"]
+__all__ = ["LEARNERS", "LearnerSpec", "make_learner", "learner_spec", "check_options",
+           "describe_learners"]
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,28 @@ def make_learner(name: str, seed: int | None = None, **options):
     ...
     ValueError: learner 'cc' takes no options (got robust); options apply to br, ihomer, moe, moe-task
     """
+    spec = learner_spec(name)
+    check_options(name, options)
+    return spec.factory(seed, **options)
+
+
+def learner_spec(name: str) -> LearnerSpec:
+    """The registered learner ``name`` (nothing imported yet); unknown names list the
+    known ones.
+
+    Examples
+    --------
+    >>> learner_spec("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown learner 'nope'; choose one of: br, br-ht, cc, ihomer, knn, lp, mlht, moe, moe-task, no-change
+    """
     try:
-        spec = LEARNERS[name]
+        return LEARNERS[name]
     except KeyError:
         raise ValueError(
             f"unknown learner {name!r}; choose one of: {', '.join(sorted(LEARNERS))}"
         ) from None
-    check_options(name, options)
-    return spec.factory(seed, **options)
 
 
 _TAKES_OPTIONS = ("br", "ihomer", "moe", "moe-task")

@@ -9,11 +9,11 @@ mask, which is ``None`` when no record of the batch has one (the clean path).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from stream.types import FeatureIndex, LabelIndex, Record
 
@@ -69,7 +69,7 @@ class Batch:
 
     @property
     def sparse(self) -> bool:
-        return sp.issparse(self.X)
+        return issparse(self.X)
 
 
 def to_batch(records: Iterable[Record], *, sparse: bool = False,
@@ -145,6 +145,8 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
             pieces.append(np.array(single, dtype=np.int64))
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
+        import scipy.sparse as sp  # loaded for sparse streams only
+
         X = sp.csr_matrix((vals, np.concatenate(pieces), indptr), shape=(n, d))
     else:
         X = np.full((n, d), np.nan)
@@ -302,12 +304,25 @@ def stack_padded(blocks, n_rows: int, n_cols: int, fill, dtype) -> np.ndarray:
     return out
 
 
+def issparse(X) -> bool:
+    """``scipy.sparse.issparse(X)``, without importing scipy when nothing has (then ``X``
+    cannot be one).
+
+    Examples
+    --------
+    >>> issparse(np.zeros((2, 2)))
+    False
+    """
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
 def rows_as_csr(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, values)`` of the present entries of each row.
 
     Dense input: NaN entries are absent (missing). Sparse input: stored entries.
     """
-    if sp.issparse(X):
+    if issparse(X):
         X = X.tocsr()
         return (X.indptr.astype(np.int64), X.indices.astype(np.int64),
                 X.data.astype(np.float64))

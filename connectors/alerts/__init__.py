@@ -7,6 +7,7 @@ signed in the Standard Webhooks style; receivers check them with :func:`verify_w
 
 Examples
 --------
+>>> from connectors.alerts import AlertDispatcher
 >>> from drift.events import new_event
 >>> alerts = AlertDispatcher([print], cooldown_seconds=60)
 >>> alerts.emit(new_event("adwin", "global", 10, timestamp=0.0))
@@ -17,20 +18,7 @@ False
 >>> alerts.close()
 """
 
-from connectors.alerts.base import AlertDeliveryError, AlertDispatcher, AlertHook, InlineDelivery
-from connectors.alerts.callable import CallableHook
-from connectors.alerts.command import CommandHook
-from connectors.alerts.config import AlertConfig, add_alert_arguments
-from connectors.alerts.jsonl_file import JsonlFileHook
-from connectors.alerts.kafka_topic import KafkaTopicHook
-from connectors.alerts.queue import BackgroundDelivery
-from connectors.alerts.signing import (
-    WebhookVerificationError,
-    generate_secret,
-    sign,
-    verify_webhook,
-)
-from connectors.alerts.webhook import WebhookHook
+from stream.lazy_exports import lazy_exports
 
 __all__ = [
     "AlertConfig", "AlertDeliveryError", "AlertDispatcher", "AlertHook", "BackgroundDelivery",
@@ -38,3 +26,24 @@ __all__ = [
     "WebhookHook", "WebhookVerificationError", "add_alert_arguments", "generate_secret",
     "sign", "verify_webhook",
 ]
+
+
+# loaded on first use: the command line imports only what it runs
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AlertDeliveryError": "connectors.alerts.base",
+    "AlertDispatcher": "connectors.alerts.base",
+    "AlertHook": "connectors.alerts.base",
+    "InlineDelivery": "connectors.alerts.base",
+    "CallableHook": "connectors.alerts.callable",
+    "CommandHook": "connectors.alerts.command",
+    "AlertConfig": "connectors.alerts.config",
+    "add_alert_arguments": "connectors.alerts.config",
+    "JsonlFileHook": "connectors.alerts.jsonl_file",
+    "KafkaTopicHook": "connectors.alerts.kafka_topic",
+    "BackgroundDelivery": "connectors.alerts.queue",
+    "WebhookVerificationError": "connectors.alerts.signing",
+    "generate_secret": "connectors.alerts.signing",
+    "sign": "connectors.alerts.signing",
+    "verify_webhook": "connectors.alerts.signing",
+    "WebhookHook": "connectors.alerts.webhook",
+})

@@ -14,6 +14,7 @@
 
 Examples
 --------
+>>> from connectors.kafka import decode_message, encode_record
 >>> value = encode_record({"a": 0.5}, {"sky": True}, id="r1")
 >>> decode_message(value)
 DecodedRecord(id='r1', x={'a': 0.5}, y={'sky': True})
@@ -21,19 +22,7 @@ DecodedRecord(id='r1', x={'a': 0.5}, y={'sky': True})
 'invalid_json'
 """
 
-from connectors.kafka.client import KafkaSettings, KafkaSettingsError, add_kafka_arguments
-from connectors.kafka.codec import (
-    REASONS,
-    DeadLetter,
-    DecodedRecord,
-    SourcePosition,
-    dead_letter_headers,
-    decode_message,
-    encode_label_delivery,
-    encode_prediction,
-    encode_record,
-)
-from connectors.kafka.source import KafkaSourceError, KafkaTopicSource, parse_kafka_url
+from stream.lazy_exports import lazy_exports
 
 __all__ = [
     "REASONS", "DeadLetter", "DecodedRecord", "KafkaSettings", "KafkaSettingsError",
@@ -41,3 +30,23 @@ __all__ = [
     "dead_letter_headers", "decode_message", "encode_label_delivery", "encode_prediction",
     "encode_record", "parse_kafka_url",
 ]
+
+
+# loaded on first use: the command line imports only what it runs
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "KafkaSettings": "connectors.kafka.client",
+    "KafkaSettingsError": "connectors.kafka.client",
+    "add_kafka_arguments": "connectors.kafka.client",
+    "REASONS": "connectors.kafka.codec",
+    "DeadLetter": "connectors.kafka.codec",
+    "DecodedRecord": "connectors.kafka.codec",
+    "SourcePosition": "connectors.kafka.codec",
+    "dead_letter_headers": "connectors.kafka.codec",
+    "decode_message": "connectors.kafka.codec",
+    "encode_label_delivery": "connectors.kafka.codec",
+    "encode_prediction": "connectors.kafka.codec",
+    "encode_record": "connectors.kafka.codec",
+    "KafkaSourceError": "connectors.kafka.source",
+    "KafkaTopicSource": "connectors.kafka.source",
+    "parse_kafka_url": "connectors.kafka.source",
+})

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 
 from connectors.kafka.client import KafkaSettings, add_kafka_arguments
-from connectors.kafka.codec import encode_record, label_names_header
 from connectors.kafka.compression import add_compression_argument, producer_compression
 
 __all__ = ["ProduceConfig", "KafkaProduceError", "add_produce_arguments", "produce_records",
@@ -156,6 +155,8 @@ def produce_records(records, producer, topic: str, partitions, *, key: str = "id
     label_names
         Declared labels, sent in a header on the first message to each partition.
     """
+    from connectors.kafka.codec import encode_record, label_names_header
+
     partitions = sorted(partitions)
     headered: set = set()
     label_header = label_names_header(label_names) if label_names else None

@@ -39,8 +39,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
-
 from connectors.status import StatusServer, cluster_tree
 from connectors.status.token import add_token_arguments, load_status_token
 
@@ -195,6 +193,8 @@ class ReplayStatus:
         return watched
 
     def _observe(self, first_position: int, example_f1, events) -> None:
+        import numpy as np  # loaded by then: the evaluator's own
+
         f1 = np.asarray(example_f1, dtype=np.float64)
         self._n = int(first_position) + int(f1.size)
         self._f1_sum += float(f1.sum())

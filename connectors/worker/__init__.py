@@ -20,10 +20,17 @@ Signal handlers belong to the command line (:mod:`connectors.cli`): they only ca
 :meth:`Worker.request_stop`.
 """
 
-from connectors.worker.config import WorkerConfig, add_worker_arguments
-from connectors.worker.errors import WorkerError
-from connectors.worker.loop import Worker
-from connectors.worker.state import ModelState, WorkerEvaluator
+from stream.lazy_exports import lazy_exports
 
 __all__ = ["ModelState", "Worker", "WorkerConfig", "WorkerError", "WorkerEvaluator",
            "add_worker_arguments"]
+
+# loaded on first use, so ``labelstream --help`` does not import the worker loop
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "WorkerConfig": "connectors.worker.config",
+    "add_worker_arguments": "connectors.worker.config",
+    "WorkerError": "connectors.worker.errors",
+    "Worker": "connectors.worker.loop",
+    "ModelState": "connectors.worker.state",
+    "WorkerEvaluator": "connectors.worker.state",
+})

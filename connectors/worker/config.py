@@ -105,7 +105,8 @@ class WorkerConfig:
     stop_at_end
         Stop once every partition reaches the end (high-water mark) seen at the start.
     idle_timeout
-        Stop after this many seconds without a message (``None``: never).
+        Stop after this many seconds without a message (``None``: never), counted from
+        the first group assignment (the warm-up and the first join do not count).
     max_message_bytes
         Larger message values are dead letters ``too_large``.
     decode_limits
@@ -398,7 +399,8 @@ def add_worker_arguments(parser) -> None:
     run.add_argument("--stop-at-end", action="store_true",
                      help="stop once every partition reaches the end seen at the start")
     run.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
-                     help="stop after SECONDS without a message")
+                     help="stop after SECONDS without a message, counted from the first "
+                          "group assignment (the warm-up and the join do not count)")
     run.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                      help="serve Prometheus /metrics on this port (0: any free port)")
     run.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",

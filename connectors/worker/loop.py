@@ -210,8 +210,11 @@ class Worker:
         stop, owner, records, checkpoints = (self._stop, self._owner, self._records,
                                              self._checkpoints)
         states = owner.states
+        self._last_message_at = time.monotonic()  # the warm-up is not a quiet topic
         while not stop.is_set():
             batch = owner.poll(poll_ms)
+            if not owner.assignments:  # still joining the group: not quiet either
+                self._last_message_at = time.monotonic()
             if batch:
                 t0 = time.perf_counter()
                 self._last_message_at = time.monotonic()

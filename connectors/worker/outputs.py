@@ -203,6 +203,9 @@ def _child_main(fd: int) -> None:
     from connectors.kafka.crc32c import use_compiled_crc32c
 
     use_compiled_crc32c()
+    # what the first batch needs, loaded before "ready" (not on the first flush's clock)
+    import connectors.kafka.codec  # noqa: F401
+    import connectors.worker.state  # noqa: F401
     try:
         producer = KafkaProducer(**settings.producer_config(**producer_options))
     except Exception as err:  # noqa: BLE001 - reported to the parent

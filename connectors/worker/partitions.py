@@ -60,6 +60,7 @@ class PartitionOwner:
         self.shared = shared
         self.consumer = None
         self.states: dict[int, ModelState] = {}  # never rebound: the record path reads it
+        self.assignments = 0  # group assignments received (an empty one counts)
         self.listener_error: BaseException | None = None
         self._ends: dict[int, int] = {}  # partition -> high-water mark seen first
         self._recheck: set = set()  # group, one model: partitions to check commits of
@@ -115,6 +116,7 @@ class PartitionOwner:
             tps = [self.tp(p) for p in sorted(partitions)]
             self.consumer.assign(tps)
             self._take(tps)
+            self.assignments += 1
             log.info(kv("worker.assigned", topic=cfg.topic, partitions=sorted(partitions),
                         mode="assign"))
         else:
@@ -292,6 +294,7 @@ class PartitionOwner:
         return offsets
 
     def assigned(self, tps) -> None:
+        self.assignments += 1
         mine = [tp for tp in tps if tp.topic == self.config.topic]
         self._take(mine)
         log.info(kv("worker.partitions.assigned",
