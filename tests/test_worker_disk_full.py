@@ -63,7 +63,7 @@ def _wait(condition, timeout=60.0, worker=None):
     while not condition():
         seen = "" if worker is None else (
             f": handled {worker.messages_handled}, checkpoints {worker.checkpoints_written}, "
-            f"failures {worker.checkpoint_failures}")
+            f"failures {worker.checkpoint_failures}, stopped: {worker.stop_reason}")
         assert time.monotonic() < deadline, "timed out" + seen
         time.sleep(0.05)
 
@@ -81,8 +81,7 @@ def test_a_full_disk_costs_checkpoints_not_records(kafka_broker, unique_topic, s
     group = topic + "-g"
     cfg = worker_config(kafka_broker, topic, group=group, worker_id="w",
                         checkpoint_dir=str(small_disk), checkpoint_every=100,
-                        checkpoint_interval=0.5, stop_at_end=False, idle_timeout=8.0,
-                        session_timeout=6.0)
+                        checkpoint_interval=0.5, stop_at_end=False, session_timeout=6.0)
     worker = Worker(cfg)
     result = {}
     thread = threading.Thread(target=lambda: result.update(worker.run()), daemon=True)
@@ -129,6 +128,7 @@ def test_a_full_disk_costs_checkpoints_not_records(kafka_broker, unique_topic, s
     _wait(lambda: worker.messages_handled == 700 and worker.checkpoints_written > before,
           worker=worker)
     assert store.load(name)["offsets"] == {0: 700}
+    worker.request_stop("the test is done")  # as the CLI's signal handler does
     thread.join(60)
     assert not thread.is_alive()
     assert result["learned"] == 700 and result["messages"] == 700
