@@ -148,6 +148,17 @@ class CheckpointStore:
         it (one file per name; names must not collide).
     key
         The HMAC key (see :func:`load_checkpoint_key`).
+    writable
+        Check now that a file can be created in ``directory`` (see
+        :meth:`check_writable`), so that a store that will be written to fails at once
+        with one clear line instead of at its first checkpoint. ``False`` for a store
+        that is only read.
+
+    Raises
+    ------
+    CheckpointError
+        When the directory cannot be created or (with ``writable``) written to; the
+        message names the directory, the OS error and what to do.
 
     Notes
     -----
@@ -155,13 +166,45 @@ class CheckpointStore:
     read; ones older than an hour are removed when the store is opened.
     """
 
-    def __init__(self, directory: str | os.PathLike, key: bytes):
+    def __init__(self, directory: str | os.PathLike, key: bytes, *, writable: bool = True):
         if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_KEY_BYTES:
             raise CheckpointError(f"a checkpoint key must be at least {MIN_KEY_BYTES} bytes")
         self.directory = Path(directory)
         self._key = bytes(key)
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise CheckpointError(
+                f"cannot create the checkpoint directory {self.directory}: "
+                f"{err.strerror or err}; create it (writable by this user) or give another "
+                "--checkpoint-dir") from None
+        if writable:
+            self.check_writable()
         self._remove_stale_temp()
+
+    def check_writable(self) -> None:
+        """Create and remove a temporary file in the directory, as a checkpoint write does.
+
+        Raises
+        ------
+        CheckpointError
+            When that fails (a read-only mount, no permission, a full disk): the message
+            names the directory, the OS error and what to do.
+        """
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.directory, prefix=".write-probe.",
+                                         suffix=".tmp")
+        except OSError as err:
+            raise CheckpointError(
+                f"the checkpoint directory {self.directory} is not writable: "
+                f"{err.strerror or err}; checkpoints are written there, so make it writable "
+                "(remount it read-write, fix its owner or permissions, free space) or give "
+                "another --checkpoint-dir") from None
+        os.close(fd)
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
 
     def __repr__(self):  # never the key
         return f"CheckpointStore({str(self.directory)!r})"

@@ -44,6 +44,7 @@ True
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -273,11 +274,22 @@ class Checkpointer:
 
     # -- the store's lock, closing ---------------------------------------------------------
     def lock(self, name: str) -> None:
-        """Hold checkpoint ``name`` for this process (an flock, released when it dies)."""
+        """Hold checkpoint ``name`` for this process (an flock, released when it dies).
+
+        The lock file is held open read-only: a file open for writing would keep the
+        directory's file system from being remounted read-only (``mount: ... busy``).
+        """
         import fcntl
 
         path = self.store.directory / f".{name}.lock"
-        fh = open(path, "a+")
+        try:
+            fh = os.fdopen(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600), "rb")
+        except OSError as err:
+            raise WorkerError(f"cannot create the checkpoint lock {path}: "
+                              f"{err.strerror or err}; the checkpoint directory "
+                              f"{self.store.directory} must be writable (remount it "
+                              "read-write, fix its owner or permissions) or give another "
+                              "--checkpoint-dir") from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
