@@ -146,76 +146,133 @@ def learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center
     s = np.zeros(width)
     p = np.zeros(n_labels)
     y = np.zeros(n_labels)
-    labs = u_idx[0:0]
-    keep = np.empty((2, 0, 0))
-    keep_l = np.empty((4, 0))
+    for i in range(n):
+        n_total = _learn_row(x_ptr[i], x_ptr[i + 1], x_idx, x_val, y_ptr[i], y_ptr[i + 1],
+                             y_idx, u_ptr[i], u_ptr[i + 1], u_idx, W, b, G, Gb, n_labels,
+                             center, f_count, f_mean, f_m2, f_sumsq, n_total, lr, l2,
+                             ofo_a, ofo_b, thr_grid, thr_score, thr_fade, robust, s, p, y)
+    return n_total
+
+
+@njit(cache=True, nogil=True)
+def predict_learn_batch(x_ptr, x_idx, x_val, y_ptr, y_idx, W, b, G, Gb, n_labels, center,
+                        f_count, f_mean, f_m2, f_sumsq, n_total, lr, l2, ofo_a, ofo_b,
+                        thr_grid, thr_score, thr_fade, u_ptr, u_idx, robust, thr_mode,
+                        thr_fixed):
+    """Test-then-train, row by row: predict each row from the model as the rows before
+    left it, then learn it as :func:`learn_batch` does (same labels throughout).
+
+    The prediction is that of :func:`predict_batch` on one row, decided by the threshold
+    in force before the row: ``thr_mode`` 0 the best of ``thr_grid`` by ``thr_score``
+    (the middle one before any record), 1 the OFO threshold per label (0.5 before its
+    first count), 2 ``thr_fixed``. Returns ``(n_total, P, S)``: booleans and
+    probabilities, ``(rows, n_labels)``.
+    """
+    n = len(x_ptr) - 1
+    width = 1
+    for i in range(n):
+        width = max(width, x_ptr[i + 1] - x_ptr[i])
+    s = np.zeros(width)
+    p = np.zeros(n_labels)
+    y = np.zeros(n_labels)
+    S = np.zeros((n, n_labels))
+    P = np.zeros((n, n_labels), dtype=np.bool_)
     for i in range(n):
         k0, k1 = x_ptr[i], x_ptr[i + 1]
-        n_total += 1
-        for k in range(k0, k1):
-            j = x_idx[k]
-            v = x_val[k]
-            f_count[j] += 1
-            delta = v - f_mean[j]
-            f_mean[j] += delta / f_count[j]
-            f_m2[j] += delta * (v - f_mean[j])
-            f_sumsq[j] += v * v
         _scores_row(k0, k1, x_idx, x_val, W, b, n_labels, center, f_count, f_mean, f_m2,
-                    f_sumsq, n_total, s, p)
-        for l in range(n_labels):
-            y[l] = 0.0
-        for k in range(y_ptr[i], y_ptr[i + 1]):
-            y[y_idx[k]] = 1.0
-        n_true = y_ptr[i + 1] - y_ptr[i]
-        u0, u1 = u_ptr[i], u_ptr[i + 1]
-        if u1 > u0:
-            labs = u_idx[u0:u1]
-            keep = np.empty((2, u1 - u0, k1 - k0))
-            save_label_columns(k0, k1, x_idx, labs, W, G, keep)
-            keep_l = np.empty((4, u1 - u0))
-            for q in range(labs.size):
-                l = labs[q]
-                keep_l[0, q] = b[l]
-                keep_l[1, q] = Gb[l]
-                keep_l[2, q] = ofo_a[l]
-                keep_l[3, q] = ofo_b[l]
-                p[l] = -1.0  # never above a threshold: scored as neither predicted nor true
-        for c in range(len(thr_grid)):
-            n_pred = 0
-            inter = 0
+                    f_sumsq, n_total, s, S[i])
+        if thr_mode == 0:
+            best = len(thr_grid) // 2
+            if n_total > 0:
+                best = 0
+                for c in range(1, len(thr_grid)):
+                    if thr_score[c] > thr_score[best]:
+                        best = c
             for l in range(n_labels):
-                if p[l] > thr_grid[c]:
-                    n_pred += 1
-                    if y[l] > 0.0:
-                        inter += 1
-            f1 = _f1(n_true, n_pred, inter)
-            thr_score[c] = thr_score[c] * thr_fade + f1
-        for l in range(n_labels):
-            theta = ofo_a[l] / ofo_b[l] if ofo_b[l] > 0 else 0.5
-            yhat = 1.0 if p[l] > theta else 0.0
-            ofo_a[l] += y[l] * yhat
-            ofo_b[l] += y[l] + yhat
-            g = p[l] - y[l]
-            if robust > 0.0 and y[l] == 0.0:
-                g *= robust_weight(p[l], robust)
-            p[l] = g  # reuse as the gradient
-            Gb[l] += g * g
-            b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)
-        for k in range(k0, k1):
-            j = x_idx[k]
-            sj = s[k - k0]
-            if sj == 0.0:
-                continue
+                P[i, l] = S[i, l] > thr_grid[best]
+        elif thr_mode == 1:
             for l in range(n_labels):
-                grad = p[l] * sj + l2 * W[j, l]
-                G[j, l] += grad * grad
-                W[j, l] -= lr * grad / math.sqrt(G[j, l] + 1e-8)
-        if u1 > u0:
-            restore_label_columns(k0, k1, x_idx, labs, W, G, keep)
-            for q in range(labs.size):
-                l = labs[q]
-                b[l] = keep_l[0, q]
-                Gb[l] = keep_l[1, q]
-                ofo_a[l] = keep_l[2, q]
-                ofo_b[l] = keep_l[3, q]
+                theta = ofo_a[l] / ofo_b[l] if ofo_b[l] > 0 else 0.5
+                P[i, l] = S[i, l] > theta
+        else:
+            for l in range(n_labels):
+                P[i, l] = S[i, l] > thr_fixed
+        n_total = _learn_row(k0, k1, x_idx, x_val, y_ptr[i], y_ptr[i + 1], y_idx, u_ptr[i],
+                             u_ptr[i + 1], u_idx, W, b, G, Gb, n_labels, center, f_count,
+                             f_mean, f_m2, f_sumsq, n_total, lr, l2, ofo_a, ofo_b, thr_grid,
+                             thr_score, thr_fade, robust, s, p, y)
+    return n_total, P, S
+
+
+@njit(cache=True, nogil=True)
+def _learn_row(k0, k1, x_idx, x_val, y0, y1, y_idx, u0, u1, u_idx, W, b, G, Gb, n_labels,
+               center, f_count, f_mean, f_m2, f_sumsq, n_total, lr, l2, ofo_a, ofo_b,
+               thr_grid, thr_score, thr_fade, robust, s, p, y):
+    """One row of :func:`learn_batch` (scratch ``s``, ``p``, ``y``); the new count."""
+    n_total += 1
+    for k in range(k0, k1):
+        j = x_idx[k]
+        v = x_val[k]
+        f_count[j] += 1
+        delta = v - f_mean[j]
+        f_mean[j] += delta / f_count[j]
+        f_m2[j] += delta * (v - f_mean[j])
+        f_sumsq[j] += v * v
+    _scores_row(k0, k1, x_idx, x_val, W, b, n_labels, center, f_count, f_mean, f_m2,
+                f_sumsq, n_total, s, p)
+    for l in range(n_labels):
+        y[l] = 0.0
+    for k in range(y0, y1):
+        y[y_idx[k]] = 1.0
+    n_true = y1 - y0
+    labs = u_idx[u0:u1]
+    keep = np.empty((2, u1 - u0, k1 - k0))
+    keep_l = np.empty((4, u1 - u0))
+    if u1 > u0:
+        save_label_columns(k0, k1, x_idx, labs, W, G, keep)
+        for q in range(labs.size):
+            l = labs[q]
+            keep_l[0, q] = b[l]
+            keep_l[1, q] = Gb[l]
+            keep_l[2, q] = ofo_a[l]
+            keep_l[3, q] = ofo_b[l]
+            p[l] = -1.0  # never above a threshold: scored as neither predicted nor true
+    for c in range(len(thr_grid)):
+        n_pred = 0
+        inter = 0
+        for l in range(n_labels):
+            if p[l] > thr_grid[c]:
+                n_pred += 1
+                if y[l] > 0.0:
+                    inter += 1
+        f1 = _f1(n_true, n_pred, inter)
+        thr_score[c] = thr_score[c] * thr_fade + f1
+    for l in range(n_labels):
+        theta = ofo_a[l] / ofo_b[l] if ofo_b[l] > 0 else 0.5
+        yhat = 1.0 if p[l] > theta else 0.0
+        ofo_a[l] += y[l] * yhat
+        ofo_b[l] += y[l] + yhat
+        g = p[l] - y[l]
+        if robust > 0.0 and y[l] == 0.0:
+            g *= robust_weight(p[l], robust)
+        p[l] = g  # reuse as the gradient
+        Gb[l] += g * g
+        b[l] -= lr * g / math.sqrt(Gb[l] + 1e-8)
+    for k in range(k0, k1):
+        j = x_idx[k]
+        sj = s[k - k0]
+        if sj == 0.0:
+            continue
+        for l in range(n_labels):
+            grad = p[l] * sj + l2 * W[j, l]
+            G[j, l] += grad * grad
+            W[j, l] -= lr * grad / math.sqrt(G[j, l] + 1e-8)
+    if u1 > u0:
+        restore_label_columns(k0, k1, x_idx, labs, W, G, keep)
+        for q in range(labs.size):
+            l = labs[q]
+            b[l] = keep_l[0, q]
+            Gb[l] = keep_l[1, q]
+            ofo_a[l] = keep_l[2, q]
+            ofo_b[l] = keep_l[3, q]
     return n_total

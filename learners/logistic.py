@@ -12,7 +12,8 @@ from river import base
 
 from learners import _logistic_kernels as K
 from learners._vectorised import ScoredLearnerMethods
-from stream.batch import Batch, known_feature_rows, rows_as_csr, unknown_csr
+from stream.batch import (Batch, csr_row_slice, known_feature_rows, label_csr, rows_as_csr,
+                          stack_padded, unknown_csr)
 from stream.types import FeatureIndex, LabelIndex
 
 __all__ = ["LogisticBinaryRelevance", "check_robust", "robust_value"]
@@ -229,6 +230,132 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
             y_idx[y_ptr[i]:y_ptr[i + 1]].sort()
         u_ptr, u_idx = unknown_csr(batch.unknown, l_map, Y.shape[0])
         self._learn_csr(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx)
+
+    def predict_learn_many(self, batch: Batch):
+        """Test-then-train over a batch, record by record, in compiled code.
+
+        Each row is predicted from the model as the rows before it left it, then learned:
+        exactly a loop of ``predict_scores_one`` and ``learn_one``. A label registers at
+        the row that first names it (positive, negative or unknown; ``batch.named_at``),
+        as ``learn_one`` registers every label named in ``y``; rows that register labels,
+        and the first records, whose density decides the feature scaling, run one at a
+        time.
+
+        Returns
+        -------
+        (pred, scores)
+            Booleans and probabilities, ``(n, len(labels_))`` after the batch; a score is
+            NaN where its label was not known yet when the row was predicted.
+
+        Examples
+        --------
+        >>> from river import datasets
+        >>> from stream.batch import to_batch
+        >>> records = list(datasets.Yeast().take(150))
+        >>> one, many = LogisticBinaryRelevance(), LogisticBinaryRelevance()
+        >>> preds = []
+        >>> for x, y in records:
+        ...     preds.append(sorted(k for k, on in one.predict_one(x).items() if on))
+        ...     one.learn_one(x, y)
+        >>> P, S = many.predict_learn_many(to_batch(records, sparse=True))
+        >>> names = many.labels_
+        >>> [sorted(names[j] for j in row.nonzero()[0]) for row in P] == preds
+        True
+        >>> bool((many._W == one._W).all()), P.shape
+        (True, (150, 14))
+        """
+        n = len(batch)
+        Y = np.asarray(batch.Y, dtype=bool)
+        U = getattr(batch, "unknown", None)
+        x_ptr, x_idx, x_val = rows_as_csr(batch.X)
+        f_names, l_names = list(batch.feature_names), list(batch.label_names)
+        f_map = np.asarray([self._features.get(name, -1) for name in f_names],
+                           dtype=np.int64)
+        l_map = np.asarray([self._labels.get(name, -1) for name in batch.label_names],
+                           dtype=np.int64)
+        arrive_at = self._label_arrivals(batch, Y, U, l_map)
+        arrival_rows = sorted(arrive_at)
+        preds, scores = [], []
+        row, a = 0, 0
+        while row < n:
+            while a < len(arrival_rows) and arrival_rows[a] < row:
+                a += 1
+            if self._center is None or (a < len(arrival_rows) and arrival_rows[a] == row):
+                pred, score = self._predict_learn_row(row, x_ptr, x_idx, x_val, f_names,
+                                                      f_map, l_names, Y, U, l_map,
+                                                      arrive_at)
+                preds.append(pred)
+                scores.append(score)
+                row += 1
+                continue
+            end = arrival_rows[a] if a < len(arrival_rows) else n
+            new = np.flatnonzero(f_map < 0)  # every feature now, in first-seen order
+            for j in new:
+                f_map[j] = self._features.add(f_names[j])
+            self._ensure_capacity()
+            xs = csr_row_slice(x_ptr, x_idx, x_val, slice(row, end))
+            xs = (xs[0], f_map[xs[1]] if xs[1].size else xs[1], xs[2])
+            y_ptr, y_idx = label_csr(Y[row:end], l_map)
+            u_ptr, u_idx = unknown_csr(None if U is None else U[row:end], l_map, end - row)
+            mode, fixed = self._threshold_mode()
+            self._n, pred, score = K.predict_learn_batch(
+                *xs, y_ptr, y_idx, self._W, self._b, self._G, self._Gb, len(self._labels),
+                self._center, self._f_count, self._f_mean, self._f_m2, self._f_sumsq,
+                self._n, float(self.learning_rate), float(self.l2), self._ofo_a,
+                self._ofo_b, self._thr_grid, self._thr_score, self.THRESHOLD_FADE, u_ptr,
+                u_idx, robust_value(self.robust), mode, fixed)
+            preds.append(pred)
+            scores.append(score)
+            row = end
+        L = len(self._labels)
+        return (stack_padded(preds, n, L, False, bool),
+                stack_padded(scores, n, L, np.nan, np.float64))
+
+    def _label_arrivals(self, batch, Y, U, l_map) -> dict:
+        """Row -> the batch's label columns the model registers there, in column order."""
+        named_at = getattr(batch, "named_at", None)
+        arrive_at: dict = {}
+        for j in np.flatnonzero(l_map < 0):
+            if named_at is None:
+                row = 0
+            elif named_at[j] >= 0:
+                row = int(named_at[j])
+            else:  # named before the batch only: registers where it shows, if it does
+                seen = Y[:, j] if U is None else Y[:, j] | U[:, j]
+                if not seen.any():
+                    continue
+                row = int(np.argmax(seen))
+            arrive_at.setdefault(row, []).append(int(j))
+        return arrive_at
+
+    def _predict_learn_row(self, row, x_ptr, x_idx, x_val, f_names, f_map, l_names, Y, U,
+                           l_map, arrive_at):
+        """One row as ``predict_scores_one`` then ``learn_one`` would take it."""
+        xs = csr_row_slice(x_ptr, x_idx, x_val, slice(row, row + 1))
+        known = f_map[xs[1]] >= 0
+        pred = np.zeros((1, len(self._labels)), dtype=bool)
+        score = np.zeros((1, len(self._labels)))
+        if len(self._labels):  # the features the model knows, as encode(grow=False)
+            score = self._proba_csr(np.array([0, int(known.sum())]), f_map[xs[1][known]],
+                                    xs[2][known])
+            pred = score > self._thresholds()
+        for j in xs[1]:  # as encode(grow=True): new features in the row's order
+            if f_map[j] < 0:
+                f_map[j] = self._features.add(f_names[j])
+        for j in arrive_at.get(row, ()):
+            l_map[j] = self._labels.add(l_names[j])
+        idx = f_map[xs[1]] if xs[1].size else xs[1]
+        y_ptr, y_idx = label_csr(Y[row:row + 1], l_map)
+        u_ptr, u_idx = unknown_csr(None if U is None else U[row:row + 1], l_map, 1)
+        self._learn_csr(xs[0], idx, xs[2], y_ptr, y_idx, u_ptr, u_idx)
+        return pred, score
+
+    def _threshold_mode(self) -> tuple[int, float]:
+        if self.threshold == "auto":
+            return 0, 0.0
+        if self.threshold == "ofo":
+            return 1, 0.0
+        return 2, float(self.threshold)
 
     # -- prediction --------------------------------------------------------------------
     def _proba_csr(self, x_ptr, x_idx, x_val):

@@ -36,6 +36,13 @@ class Batch:
     unknown
         ``(n, n_labels)`` boolean mask of the unknown label slots (``Y`` is False there),
         or None when the batch has none.
+    named_at
+        For each label column, the first row whose labels name it (positive, negative or
+        unknown); -1 when it was first named before the batch (a column of a shared
+        index, or of the rows before a :meth:`rows` slice); None when not known (a batch
+        built by hand: every column counts as named at row 0).
+        A learner that registers labels when they are named, not when first positive
+        (``br``), reads it to register them at the same record as ``learn_one`` would.
     """
 
     X: object
@@ -43,6 +50,7 @@ class Batch:
     feature_names: Sequence[str]
     label_names: Sequence
     unknown: np.ndarray | None = None
+    named_at: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -65,7 +73,12 @@ class Batch:
             if not unknown.any():
                 unknown = None
         Y = None if self.Y is None else self.Y[a:b]
-        return Batch(self.X[a:b], Y, self.feature_names, self.label_names, unknown)
+        named_at = self.named_at
+        if named_at is not None:
+            named_at = np.where(named_at >= a, named_at - a, -1)
+            named_at[named_at >= b - a] = -1
+        return Batch(self.X[a:b], Y, self.feature_names, self.label_names, unknown,
+                     named_at)
 
     @property
     def sparse(self) -> bool:
@@ -108,6 +121,8 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
     label_cols: list = []
     label_counts: list = []
     unknown_rows: list = []  # (row, columns) of the records with unknown labels
+    new_at: list = []  # (row, first new column) where a record named labels not seen yet
+    L0 = len(labels)
     for x, y in records:
         keys = tuple(x)
         if keys != prev_keys:
@@ -120,6 +135,7 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
         vals_all.extend(x.values())
         counts.append(len(keys))
         if not y.keys() <= lpos.keys():
+            new_at.append((len(counts) - 1, len(labels)))
             labels.observe(y)
         on = [lpos[label] for label, v in y.items() if v]
         if None in y.values():
@@ -164,7 +180,11 @@ def to_batch(records: Iterable[Record], *, sparse: bool = False,
         unknown = np.zeros((n, L), dtype=bool)
         for row, cols in unknown_rows:
             unknown[row, cols] = True
-    return Batch(X, Y, features.keys, labels.keys, unknown)
+    named_at = np.full(L, -1, dtype=np.int64)
+    for (row, start), (_, stop) in zip(new_at, new_at[1:] + [(n, L)]):
+        named_at[start:stop] = row
+    named_at[:L0] = -1  # columns of the shared index: named before this batch, or not yet
+    return Batch(X, Y, features.keys, labels.keys, unknown, named_at)
 
 
 def iter_batches(records: Iterable[Record], batch_size: int, **kwargs):

@@ -238,39 +238,55 @@ class PrequentialEvaluator:
         P, S = self.learner.predict_learn_many(learn_batch)
         labels = self.labels
         # batch label columns -> evaluator columns; a label not known yet is registered
-        # at its first positive record, as process_one does, so that the number of known
-        # labels (Hamming loss) follows the same record-by-record path
+        # at the first record that has it positive or is predicted to (truth first), as
+        # process_one does, so that the number of known labels (Hamming loss) follows
+        # the same record-by-record path; a label the learner knows but no record has
+        # had positive or predicted yet stays unregistered (and unranked)
         Y = batch.Y
         L_before = len(labels)
+        names = self.learner.labels_
         bmap = np.full(Y.shape[1], -1, dtype=np.int64)
-        first_pos = {}
+        firsts = []  # (row, truth 0 / prediction 1, column, name)
         for j, name in enumerate(batch.label_names):
             col = labels.get(name)
             if col is not None:
                 bmap[j] = col
             elif Y[:, j].any():
-                first_pos[j] = int(np.argmax(Y[:, j]))
-        for j in sorted(first_pos, key=first_pos.__getitem__):
-            bmap[j] = labels.add(batch.label_names[j])
+                firsts.append((int(np.argmax(Y[:, j])), 0, j, name))
+        predicted = P.any(axis=0) if P.size else np.zeros(0, dtype=bool)
+        for c in np.flatnonzero(predicted):
+            if c < len(names) and names[c] not in labels:
+                firsts.append((int(np.argmax(P[:, c])), 1, int(c), names[c]))
         arrivals = np.zeros(n + 1, dtype=np.int64)
-        for row in first_pos.values():
-            arrivals[row + 1] += 1
+        for row, _, _, name in sorted(firsts):
+            if name not in labels:
+                labels.add(name)
+                arrivals[row + 1] += 1
+        for j, name in enumerate(batch.label_names):
+            if bmap[j] < 0 and name in labels:
+                bmap[j] = labels[name]
         n_labels = L_before + np.cumsum(arrivals)[1:]
         rows, cols = np.nonzero(Y)
         t_idx = bmap[cols]
         t_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=t_ptr[1:])
-        names = self.learner.labels_
-        lmap = np.fromiter((labels.add(nm) for nm in names), dtype=np.int64, count=len(names))
+        lmap = np.fromiter((labels.get(nm, -1) for nm in names), dtype=np.int64,
+                           count=len(names))
         if batch.unknown is not None:  # unknown slots: out of the prediction and the ranking
             U = np.zeros((n, len(labels)), dtype=bool)
+            bcol = {}
             for j, name in enumerate(batch.label_names):
+                bcol[name] = j
                 col = labels.get(name)
                 if col is not None:
                     U[:, col] = batch.unknown[:, j]
             self.n_unknown_slots += int(batch.unknown.sum())
             m = min(P.shape[1], S.shape[1], lmap.size)
-            hidden = U[:, lmap[:m]]
+            hidden = np.zeros((n, m), dtype=bool)
+            for c in range(m):
+                j = bcol.get(names[c])
+                if j is not None:
+                    hidden[:, c] = batch.unknown[:, j]
             P = np.array(P, dtype=bool)
             P[:, :m] &= ~hidden
             S = np.array(S, dtype=np.float64)
@@ -304,7 +320,8 @@ class PrequentialEvaluator:
         m = min(S.shape[1], lmap.size)
         Z = np.zeros((S.shape[0], n_cols))
         if m:
-            Z[:, lmap[:m]] = np.where(np.isnan(S[:, :m]), 0.0, S[:, :m])
+            on = lmap[:m] >= 0  # a label the evaluator has not registered is not ranked
+            Z[:, lmap[:m][on]] = np.where(np.isnan(S[:, :m][:, on]), 0.0, S[:, :m][:, on])
         Z[np.arange(n_cols)[None, :] >= n_labels[:, None]] = np.nan
         return Z
 
@@ -316,11 +333,12 @@ class PrequentialEvaluator:
         if not ks or S.shape[1] == 0:
             return out
         kmax = max(ks)
-        truth = np.zeros((n, n_cols), dtype=bool)
+        truth = np.zeros((n, n_cols + 1), dtype=bool)  # the last: labels not registered
         truth[np.repeat(np.arange(n), np.diff(t_ptr)), t_idx] = True
         order = np.argsort(-S, axis=1, kind="stable")[:, :kmax]
         valid = ~np.isnan(np.take_along_axis(S, order, axis=1))
-        hits = truth[np.arange(n)[:, None], lmap[order]] & valid
+        cols = np.where(lmap >= 0, lmap, n_cols)[order]
+        hits = truth[np.arange(n)[:, None], cols] & valid
         cum = np.cumsum(hits, axis=1)
         n_valid = valid.sum(axis=1)
         has_truth = np.diff(t_ptr) > 0
