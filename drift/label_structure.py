@@ -69,6 +69,7 @@ __all__ = [
     "LabelCorrelationDetector",
     "LabelPrevalenceDetector",
     "bernstein_threshold",
+    "rows_to_csr",
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -85,6 +86,40 @@ def _as_cols(label_cols) -> np.ndarray:
     if cols.min() < 0:
         raise ValueError(f"label columns must be >= 0, got {int(cols.min())}")
     return cols.astype(np.int64)  # a copy: windows keep it, the caller may reuse its buffer
+
+
+def _as_csr(indptr, indices) -> tuple[np.ndarray, np.ndarray]:
+    """Checked int64 copies of a CSR batch of label rows (as :func:`_as_cols` per row)."""
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if indptr.ndim != 1 or indices.ndim != 1 or indptr.size == 0:
+        raise ValueError("indptr and indices must be one-dimensional, indptr non-empty")
+    if indptr.dtype.kind not in "iu" or (indices.size and indices.dtype.kind not in "iu"):
+        raise ValueError("indptr and indices must hold integers")
+    if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"indptr must start at 0, not decrease and end at "
+                         f"len(indices)={indices.size}")
+    if indices.size and indices.min() < 0:
+        raise ValueError(f"label columns must be >= 0, got {int(indices.min())}")
+    return indptr.astype(np.int64), indices.astype(np.int64)
+
+
+def rows_to_csr(rows) -> tuple[np.ndarray, np.ndarray]:
+    """One CSR batch ``(indptr, indices)`` from a sequence of label-column rows.
+
+    Examples
+    --------
+    >>> p, i = rows_to_csr([[0, 2], [], [1]])
+    >>> p.tolist(), i.tolist()
+    ([0, 2, 2, 3], [0, 2, 1])
+    """
+    arrays = [np.asarray(r) for r in rows]
+    indptr = np.zeros(len(arrays) + 1, dtype=np.int64)
+    if arrays:
+        np.cumsum([a.size for a in arrays], out=indptr[1:])
+    sized = [a for a in arrays if a.size]
+    indices = np.concatenate(sized).astype(np.int64) if sized else _EMPTY
+    return indptr, indices
 
 
 def bernstein_threshold(p_pooled, n_ref, n_recent, n_tests: int, delta: float):
@@ -190,7 +225,29 @@ class LabelCardinalityDetector(Base):
 
     def update(self, label_cols) -> None:
         """Add one record's positive label columns (unique: the count is the cardinality)."""
-        x = float(len(_as_cols(label_cols)))
+        self._update_count(float(len(_as_cols(label_cols))))
+
+    def update_many(self, indptr, indices) -> list:
+        """:meth:`update` on every row of a CSR batch, in order.
+
+        Returns ``[(row, labels_involved, statistic), ...]`` for the rows where a change
+        was detected (what the attributes held right after that row's update).
+
+        Examples
+        --------
+        >>> det = LabelCardinalityDetector()
+        >>> det.update_many([0, 1, 3], [4, 0, 2])
+        []
+        """
+        indptr, _ = _as_csr(indptr, indices)
+        found = []
+        for row, x in enumerate(np.diff(indptr).astype(np.float64).tolist()):
+            self._update_count(x)
+            if self._drift:
+                found.append((row, [], self.statistic))
+        return found
+
+    def _update_count(self, x: float) -> None:
         adwin = self._adwin
         width, total = adwin.width, adwin.estimation * adwin.width
         adwin.update(x)
@@ -247,6 +304,42 @@ class _TwoWindowDetector(Base):
         past = self._n_in_phase - self.reference_size - self.window_size
         if past >= 0 and past % self.check_every == 0:
             self._check()
+
+    def update_many(self, indptr, indices) -> list:
+        """:meth:`update` on every row of a CSR batch, in order, with the rows between two
+        checks added at once (the same state and detections as row by row).
+
+        Returns ``[(row, labels_involved, statistic), ...]`` for the rows where a change
+        was detected (what the attributes held right after that row's update).
+        """
+        indptr, indices = _as_csr(indptr, indices)
+        n = indptr.size - 1
+        found = []
+        row = 0
+        base = self.reference_size + self.window_size
+        while row < n:
+            self._drift = self._warning = False
+            done = self._n_in_phase
+            if done < self.reference_size:
+                stop = min(n, row + self.reference_size - done)
+                self._add_reference_rows(indptr, indices, row, stop)
+                self._n_in_phase += stop - row
+                row = stop
+                if self._n_in_phase == self.reference_size:
+                    self._freeze_reference()
+                continue
+            # the next record count at which a check runs
+            due = base if done + 1 <= base else \
+                base + -(-(done + 1 - base) // self.check_every) * self.check_every
+            stop = min(n, row + due - done)
+            self._add_recent_rows(indptr, indices, row, stop)
+            self._n_in_phase += stop - row
+            row = stop
+            if self._n_in_phase == due:
+                self._check()
+                if self._drift:
+                    found.append((row - 1, list(self.labels_involved), self.statistic))
+        return found
 
     def _detected(self, labels, statistic) -> None:
         self._drift = True
@@ -331,6 +424,22 @@ class LabelPrevalenceDetector(_TwoWindowDetector):
     def _add_reference(self, cols) -> None:
         self._ref = self._grown(self._ref, cols)
         self._ref[cols] += 1.0
+
+    def _add_reference_rows(self, indptr, indices, a, b) -> None:
+        cols = indices[indptr[a]:indptr[b]]
+        self._ref = self._grown(self._ref, cols)
+        np.add.at(self._ref, cols, 1.0)
+
+    def _add_recent_rows(self, indptr, indices, a, b) -> None:
+        cols = indices[indptr[a]:indptr[b]]
+        self._rec = self._grown(self._rec, cols)
+        np.add.at(self._rec, cols, 1.0)
+        rows = self._rec_rows
+        rows.extend(np.split(cols, (indptr[a + 1:b] - indptr[a])))
+        excess = len(rows) - self.window_size
+        if excess > 0:
+            leaving = [rows.popleft() for _ in range(excess)]
+            np.subtract.at(self._rec, np.concatenate(leaving), 1.0)
 
     def _freeze_reference(self) -> None:
         nz = np.flatnonzero(self._ref)
@@ -470,6 +579,12 @@ class LabelCorrelationDetector(_TwoWindowDetector):
 
     def _add_recent(self, cols) -> None:
         self._rec.update(cols)
+
+    def _add_reference_rows(self, indptr, indices, a, b) -> None:
+        self._ref.update_batch(indptr[a:b + 1] - indptr[a], indices[indptr[a]:indptr[b]])
+
+    def _add_recent_rows(self, indptr, indices, a, b) -> None:
+        self._rec.update_batch(indptr[a:b + 1] - indptr[a], indices[indptr[a]:indptr[b]])
 
     def _check(self) -> None:
         iu, ju = self._pairs

@@ -35,6 +35,7 @@ import numpy as np
 
 from drift.detectors import ErrorDriftMonitor
 from drift.events import DriftEvent, new_event
+from drift.label_structure import rows_to_csr
 
 __all__ = ["StreamWatcher"]
 
@@ -76,27 +77,39 @@ class StreamWatcher:
         events: list[DriftEvent] = []
         monitor = self.monitor
         f1 = np.asarray(example_f1, dtype=np.float64)
-        for k in range(f1.size):
-            position = first_position + k
-            monitor.update(1.0 - f1[k])
+        for k, value in enumerate(f1.tolist()):
+            monitor.update(1.0 - value)
             if monitor.drift_detected or (self.warnings and monitor.warning_detected):
-                event = monitor.make_event(position)
+                event = monitor.make_event(first_position + k)
                 if self.improvements or event.details.get("direction") != "decrease":
                     events.append(event)
-            for det in self.label_detectors:
+        # each label detector takes the batch at once; sorting by position (stable) then
+        # puts a record's events in the record-by-record order: the monitor's, then the
+        # label detectors' in their order
+        batched = [det for det in self.label_detectors if hasattr(det, "update_many")]
+        if batched and f1.size:
+            indptr, indices = rows_to_csr(true_rows[:f1.size])
+        for det in self.label_detectors:
+            if hasattr(det, "update_many"):
+                for k, labels, statistic in det.update_many(indptr, indices):
+                    events.append(self._label_event(det, first_position + k, label_names,
+                                                    labels, statistic))
+                continue
+            for k in range(f1.size):
                 det.update(true_rows[k])
                 if det.drift_detected:
-                    events.append(self._label_event(det, position, label_names))
+                    events.append(self._label_event(
+                        det, first_position + k, label_names,
+                        getattr(det, "labels_involved", ()), getattr(det, "statistic", None)))
         for raw in learner_events:
             events.append(self._learner_event(raw))
         events.sort(key=lambda e: e.position)
         self.n_events += len(events)
         return events
 
-    def _label_event(self, det, position, label_names) -> DriftEvent:
-        cols = [int(c) for c in getattr(det, "labels_involved", ())]
+    def _label_event(self, det, position, label_names, involved, statistic) -> DriftEvent:
+        cols = [int(c) for c in involved]
         names = tuple(str(label_names[c]) for c in cols if c < len(label_names))
-        statistic = getattr(det, "statistic", None)
         return new_event(getattr(det, "name", type(det).__name__), "label_structure",
                          position, learner=self.learner, labels=names,
                          statistic=None if statistic is None else float(statistic),
