@@ -164,7 +164,9 @@ class Worker:
                 # order (one request in flight), and a retry may repeat a prediction
                 "enable_idempotence": False, "max_in_flight_requests_per_connection": 1,
                 "max_request_size": max(1_048_576, DLQ_MAX_VALUE_BYTES * 2),
-                "delivery_timeout_ms": int(OUTAGE_TIMEOUT * 1000)}).start()
+                "delivery_timeout_ms": int(OUTAGE_TIMEOUT * 1000)},
+                # a stop ends a wait for a held output process (back-pressure)
+                stop=self._stop).start()
             self._records.outputs = self._checkpoints.outputs = self._outputs
         self._warm_up()
         if cfg.alerts is not None and cfg.alerts.enabled:

@@ -17,27 +17,56 @@ written after it never covers an output that was lost. A child that dies makes t
 flush fail; a parent that dies closes the pipe and the child flushes what it holds and
 exits. The child ignores SIGINT and SIGTERM: the worker decides when output stops.
 
+Back-pressure, bounded: kafka-python 3's producer has no memory bound (its accumulator
+takes every ``send`` while the brokers are unreachable), so the child caps what it holds
+unacknowledged at :data:`MAX_UNACKNOWLEDGED` messages: at the cap it stops reading the
+socket until acknowledgements free room. The socket then fills and :meth:`OutputProcess.
+send_batch` blocks the worker's loop -- it reads no more input -- logging
+``worker.outputs_backpressure`` once it has waited :data:`BACKPRESSURE_LOG_SECONDS` and
+``worker.outputs_flowing`` when the child reads again. What the output path holds is so
+bounded by the cap, the socket's buffer and one poll's batch, however long the outage;
+:attr:`OutputProcess.unacknowledged` counts it from the parent's side. A stop requested
+while the loop is held (``stop``) ends the wait with :class:`WorkerError`: no checkpoint
+covers the outputs held, so a restart repeats them. The child's ``send`` may itself wait
+for metadata or room as long as a message may wait for delivery (``max_block_ms`` is the
+``delivery_timeout_ms``): an outage holds outputs, it does not fail them.
+
 Secrets never cross the pipe: the child is handed the :class:`KafkaSettings` (where the
 SASL password is, not the password) and reads the password itself.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
-__all__ = ["OutputError", "OutputProcess"]
+from connectors.worker.errors import WorkerError
+from connectors.worker.logfmt import kv
+
+__all__ = ["BACKPRESSURE_LOG_SECONDS", "MAX_UNACKNOWLEDGED", "OutputError", "OutputProcess"]
 
 log = logging.getLogger(__name__)
 
 _READY_TIMEOUT = 60.0
+
+#: Output messages the child holds sent but not acknowledged before it stops reading from
+#: the worker (predictions are a few hundred bytes: some megabytes at most).
+MAX_UNACKNOWLEDGED = 10_000
+
+#: Seconds the loop waits for the output process to take a batch before it says so
+#: (``worker.outputs_backpressure``).
+BACKPRESSURE_LOG_SECONDS = 1.0
 
 
 class OutputError(RuntimeError):
@@ -55,6 +84,19 @@ class OutputProcess:
         The learner's name, written into each prediction.
     producer_options
         Extra ``KafkaProducer`` arguments.
+    max_unacknowledged
+        The child's cap on messages sent and not yet acknowledged (default
+        :data:`MAX_UNACKNOWLEDGED`, read when the object is made).
+    stop
+        A :class:`threading.Event` (or anything with ``is_set``) whose setting ends a wait
+        for the child to take a batch (see the module docstring), or ``None``.
+
+    Attributes
+    ----------
+    backpressure_events : int
+        Times a batch waited :data:`BACKPRESSURE_LOG_SECONDS` or more for the child.
+    backpressure_seconds : float
+        Seconds batches waited for the child in all.
 
     Notes
     -----
@@ -63,11 +105,28 @@ class OutputProcess:
     is the same thing in turn, not at once.
     """
 
-    def __init__(self, settings, *, learner: str = "", producer_options: dict | None = None):
+    def __init__(self, settings, *, learner: str = "", producer_options: dict | None = None,
+                 max_unacknowledged: int | None = None, stop=None):
         self.settings = settings
         self.learner = learner
         self.producer_options = dict(producer_options or {})
+        # an outage holds outputs (bounded by the child's cap), it does not fail them
+        self.producer_options.setdefault(
+            "max_block_ms", self.producer_options.get("delivery_timeout_ms", 120_000))
+        self.max_unacknowledged = int(MAX_UNACKNOWLEDGED if max_unacknowledged is None
+                                      else max_unacknowledged)
+        if self.max_unacknowledged < 1:
+            raise ValueError("max_unacknowledged must be at least 1")
+        self.stop = stop
+        self.backpressure_events = 0
+        self.backpressure_seconds = 0.0
         self._batch: list = []
+        self._batch_messages = 0  # output messages in _batch
+        self._handed = 0  # output messages handed to the child, ever
+        self._acked = 0  # of which covered by an answered flush
+        self._flush_marks: collections.deque = collections.deque()
+        self._blocked_since: float | None = None
+        self._sock = None
         self._conn = None
         self._proc = None
 
@@ -89,8 +148,12 @@ class OutputProcess:
                 pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, env=env)
         finally:
             child_sock.close()
-        self._conn = Connection(parent_sock.detach())
-        self._conn.send((self.settings, self.producer_options, self.learner))
+        # replies are read through the Connection; batches are written through the socket
+        # itself, without blocking, so that a wait for the child can be seen and ended
+        self._sock = parent_sock
+        self._conn = Connection(os.dup(parent_sock.fileno()))
+        self._send((self.settings, self.producer_options, self.learner,
+                    self.max_unacknowledged), stoppable=False)
         return self
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT) -> None:
@@ -106,6 +169,7 @@ class OutputProcess:
         :func:`~connectors.kafka.codec.encode_prediction`)."""
         self._batch.append(("one", topic, key, record_id, source, positives, scores,
                             records_learned))
+        self._batch_messages += 1
 
     def predictions(self, topic: str, names: list, P, S, rows: list) -> None:
         """Queue the predictions of a run of records as arrays (see
@@ -116,19 +180,86 @@ class OutputProcess:
         and ``S``.
         """
         self._batch.append(("many", topic, names, P, S, rows))
+        self._batch_messages += len(rows)
 
     def message(self, topic: str, key, value, headers=None) -> None:
         """Queue a ready message (a dead letter)."""
         self._batch.append(("message", topic, key, value, headers))
+        self._batch_messages += 1
 
     def send_batch(self) -> None:
-        """Hand what is queued to the child."""
+        """Hand what is queued to the child; blocks while the child holds its cap of
+        unacknowledged messages (see the module docstring)."""
         if self._batch:
             batch, self._batch = self._batch, []
-            try:
-                self._conn.send(batch)
-            except (OSError, ValueError) as err:
-                raise OutputError(f"the output process is gone ({err})") from None
+            n, self._batch_messages = self._batch_messages, 0
+            self._handed += n
+            self._send(batch)
+
+    # -- what the output path holds ------------------------------------------------------
+    @property
+    def unacknowledged(self) -> int:
+        """Output messages queued or handed to the child and not yet covered by an answered
+        flush: an upper bound of what the output path holds (bounded by the child's cap,
+        the socket's buffer and one batch while the loop is held)."""
+        return self._handed + self._batch_messages - self._acked
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a batch is waiting for the child to take it now."""
+        return self._blocked_since is not None
+
+    def _send(self, obj, *, stoppable: bool = True, deadline: float | None = None) -> None:
+        """Write ``obj`` as :meth:`multiprocessing.connection.Connection.send` frames it,
+        waiting (and saying so) while the child does not read."""
+        if self._sock is None:
+            raise OutputError("the output process is not running")
+        payload = ForkingPickler.dumps(obj)
+        n = len(payload)
+        header = struct.pack("!i", n) if n <= 0x7fffffff else struct.pack("!iQ", -1, n)
+        started = warned = None
+        try:
+            for chunk in (header, payload):
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        view = view[self._sock.send(view, socket.MSG_DONTWAIT):]
+                        continue
+                    except BlockingIOError:
+                        pass
+                    now = time.monotonic()
+                    if started is None:
+                        started = self._blocked_since = now
+                    elif warned is None and now - started >= BACKPRESSURE_LOG_SECONDS:
+                        warned = now
+                        self.backpressure_events += 1
+                        log.warning(kv("worker.outputs_backpressure",
+                                       unacknowledged=self.unacknowledged,
+                                       cap=self.max_unacknowledged,
+                                       hint="the output producer cannot deliver (brokers or "
+                                            "output topics unreachable, or slow): the loop "
+                                            "waits and reads no input meanwhile"))
+                    if stoppable and self.stop is not None and self.stop.is_set():
+                        raise WorkerError(
+                            f"stop requested while {self.unacknowledged} output message(s) "
+                            "wait for delivery (the output producer cannot deliver); no "
+                            "checkpoint covers them: a restart resumes from the last one")
+                    if deadline is not None and now >= deadline:
+                        raise OutputError("the output process took nothing in time")
+                    code = self._proc.poll() if self._proc is not None else None
+                    if code is not None:
+                        raise OutputError(f"the output process died (exit status {code})")
+                    select.select([], [self._sock], [], 0.2)
+        except OSError as err:  # BrokenPipeError, ConnectionResetError: the child is gone
+            raise OutputError(f"the output process is gone ({err})") from None
+        finally:
+            if started is not None:
+                waited = time.monotonic() - started
+                self._blocked_since = None
+                self.backpressure_seconds += waited
+                if warned is not None:
+                    log.warning(kv("worker.outputs_flowing", waited_seconds=waited,
+                                   unacknowledged=self.unacknowledged))
 
     def flush(self, timeout: float) -> None:
         """Return once every output so far is acknowledged by the brokers."""
@@ -142,16 +273,17 @@ class OutputProcess:
         thread as before): the answer covers what was queued before the request.
         """
         self.send_batch()
-        try:
-            self._conn.send(("flush", timeout))
-        except (OSError, ValueError) as err:
-            raise OutputError(f"the output process is gone ({err})") from None
+        self._send(("flush", timeout))
+        self._flush_marks.append(self._handed)
 
     def wait_flushed(self, timeout: float) -> None:
         """Wait for the answer to :meth:`request_flush` (may run on another thread)."""
         reply = self._reply(timeout + 5.0, "flush")
+        mark = self._flush_marks.popleft() if self._flush_marks else None
         if reply[0] != "flushed":
             raise OutputError(reply[1])
+        if mark is not None:
+            self._acked = max(self._acked, mark)
 
     def _reply(self, timeout: float, what: str):
         try:
@@ -166,16 +298,20 @@ class OutputProcess:
 
     def close(self, timeout: float = 15.0) -> None:
         """Deliver what is queued (best effort), stop the child."""
-        conn, self._conn = self._conn, None
-        proc, self._proc = self._proc, None
-        if conn is not None:
+        if self._conn is not None:
+            deadline = time.monotonic() + timeout
             try:
                 if self._batch:
-                    conn.send(self._batch)
-                    self._batch = []
-                conn.send(("close",))
-            except (OSError, ValueError):
-                pass
+                    batch, self._batch = self._batch, []
+                    self._send(batch, stoppable=False, deadline=deadline)
+                self._send(("close",), stoppable=False, deadline=deadline)
+            except OutputError as err:
+                log.warning(kv("worker.outputs_close", error=err))
+        conn, self._conn = self._conn, None
+        sock, self._sock = self._sock, None
+        proc, self._proc = self._proc, None
+        if sock is not None:
+            sock.close()
         if proc is not None:
             try:
                 proc.wait(timeout)
@@ -195,7 +331,7 @@ def _child_main(fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
     try:
-        settings, producer_options, learner = conn.recv()
+        settings, producer_options, learner, cap = conn.recv()
     except (EOFError, OSError):
         return
     from kafka import KafkaProducer
@@ -219,6 +355,13 @@ def _child_main(fd: int) -> None:
     waits: list = []  # [(futures, deadline, t0)] of the flush requests not answered yet
     try:
         while True:
+            if len(sent) + sum(len(w[0]) for w in waits) >= cap and _held(sent, waits, cap):
+                # at the cap: read nothing until acknowledgements free room (the socket
+                # fills and the parent's loop waits), answering flushes meanwhile
+                time.sleep(0.02)
+                if waits and not _answer_flushes(conn, waits, failures):
+                    break
+                continue
             if not waits or conn.poll(0.02):
                 try:
                     msg = conn.recv()
@@ -240,6 +383,14 @@ def _child_main(fd: int) -> None:
         except Exception:  # noqa: BLE001
             pass
         conn.close()
+
+
+def _held(sent: list, waits: list, cap: int) -> bool:
+    """Drop the acknowledged futures; whether ``cap`` or more are still unacknowledged."""
+    sent[:] = [f for f in sent if not f.is_done]
+    for futures, _, _ in waits:
+        futures[:] = [f for f in futures if not f.is_done]
+    return len(sent) + sum(len(w[0]) for w in waits) >= cap
 
 
 def _send_items(producer, items, learner, sent: list, failures: list) -> None:
