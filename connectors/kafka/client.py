@@ -233,8 +233,76 @@ class KafkaSettings:
         what the certificate check found, with the option to change.
         """
         text = f"cannot reach the brokers ({self.describe()}): {err}"
-        reason = self.tls_diagnosis()
+        reason = self.tls_diagnosis() or self.sasl_diagnosis()
         return f"{text}; {reason}" if reason else text
+
+    def sasl_diagnosis(self, timeout: float = 3.0) -> str | None:
+        """Why a SASL login may have failed, from a SASL handshake of its own with the first
+        bootstrap server that answers (``None`` without SASL, or when none answers).
+
+        kafka-python reports a mechanism the brokers do not offer, and a refused login, as
+        a bootstrap timeout. The handshake names the mechanism: a broker that does not offer
+        it answers ``UNSUPPORTED_SASL_MECHANISM`` with the ones it does (or closes the
+        connection); one that offers it leaves the user and password to blame.
+        """
+        if self.security_protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+            return None
+        import socket
+        import ssl
+        import struct
+
+        mechanism = self.sasl_mechanism.encode()
+        client = b"labelstream-sasl-check"
+        # SaslHandshake v1 (api key 17), request header v1, correlation id 1
+        request = (struct.pack("!hhih", 17, 1, 1, len(client)) + client
+                   + struct.pack("!h", len(mechanism)) + mechanism)
+        for server in self.bootstrap_servers:
+            host, _, port = server.rpartition(":")
+            host = host.strip("[]")
+            try:
+                with socket.create_connection((host, int(port)), timeout=timeout) as raw:
+                    sock = raw
+                    if self.security_protocol == "SASL_SSL":
+                        ctx = ssl.create_default_context(cafile=self.ssl_cafile)
+                        if self.ssl_certfile:
+                            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+                        ctx.check_hostname = self.ssl_check_hostname
+                        sock = ctx.wrap_socket(raw, server_hostname=host)
+                    sock.sendall(struct.pack("!i", len(request)) + request)
+                    reply = _read_frame(sock)
+            except (OSError, ValueError, ssl.SSLError):
+                continue
+            offered = f"SASL {self.sasl_mechanism}"
+            if reply is None:
+                return (f"{server} closed the connection at the SASL handshake for "
+                        f"{self.sasl_mechanism}: it probably does not offer {offered} "
+                        "(choose another --sasl-mechanism)")
+            try:
+                _, code, count = struct.unpack_from("!ihi", reply)
+                names, at = [], 10
+                for _ in range(max(count, 0)):
+                    (length,) = struct.unpack_from("!h", reply, at)
+                    names.append(reply[at + 2:at + 2 + length].decode("utf-8", "replace"))
+                    at += 2 + length
+            except struct.error:
+                return None
+            if code == 33:  # UNSUPPORTED_SASL_MECHANISM
+                listed = ", ".join(n for n in names if n != self.sasl_mechanism)
+                if not listed:
+                    return (f"{server} does not offer {offered}, nor says what it offers: "
+                            "choose another --sasl-mechanism, or, if it takes no SASL "
+                            "login at all, --security-protocol PLAINTEXT or SSL")
+                return (f"{server} does not offer {offered} (it offers {listed}): choose "
+                        "another --sasl-mechanism")
+            if code == 0:
+                return (f"{server} offers {offered}, so the login itself was refused, "
+                        f"probably: check --sasl-username ({self.sasl_username}) and the "
+                        "password (" + (f"--sasl-password-env {self.sasl_password_env}"
+                                        if self.sasl_password_env else
+                                        f"--sasl-password-file {self.sasl_password_file}")
+                        + "), and that the user exists for this mechanism")
+            return f"{server} answered the SASL handshake with error code {code}"
+        return None
 
     def tls_diagnosis(self, timeout: float = 3.0) -> str | None:
         """Why a TLS handshake with the first reachable bootstrap server fails (``None``
@@ -398,3 +466,25 @@ def ensure_topics(settings: KafkaSettings, topics, partitions: int | None, *,
     finally:
         admin.close()
     return missing
+
+
+def _read_frame(sock) -> bytes | None:
+    """One size-prefixed Kafka response from ``sock`` (``None`` when it closes first)."""
+    import struct
+
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    head = exactly(4)
+    if head is None:
+        return None
+    (size,) = struct.unpack("!i", head)
+    if not 0 <= size <= 1 << 20:
+        raise ValueError(f"not a Kafka response (size {size})")
+    return exactly(size)
