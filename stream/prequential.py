@@ -221,20 +221,54 @@ class PrequentialEvaluator:
         figures equal those of ``process_one`` record by record (a test checks it).
 
         ``learn_records``, parallel to ``records`` (same features, other labels), is
-        what the learner learns, as ``learn_y`` in :meth:`process_one`.
+        what the learner learns, as ``learn_y`` in :meth:`process_one`. This is
+        :func:`~stream.batch.to_batch` (``sparse=True``) then :meth:`process_batch`.
         """
         from stream.batch import to_batch
 
-        if self.label_delay or self.query is not None:
-            raise ValueError("process_many needs label_delay=0 and no label query; use "
-                             "process_one")
+        self._check_batched()
         n = len(records)
         if not n:
             return
         if learn_records is not None and len(learn_records) != n:
             raise ValueError(f"{n} records but {len(learn_records)} learn_records")
         batch = to_batch(records, sparse=True)
-        learn_batch = batch if learn_records is None else to_batch(learn_records, sparse=True)
+        learn_batch = None if learn_records is None else to_batch(learn_records, sparse=True)
+        self.process_batch(batch, learn_batch)
+
+    def _check_batched(self) -> None:
+        if self.label_delay or self.query is not None:
+            raise ValueError("process_many needs label_delay=0 and no label query; use "
+                             "process_one")
+
+    def process_batch(self, batch, learn_batch=None) -> None:
+        """Test-then-train a :class:`~stream.batch.Batch` through the learner's compiled path.
+
+        The body of :meth:`process_many` after :func:`~stream.batch.to_batch`: a reader
+        that parses straight into batch arrays (``ArffReader.iter_batches``) hands its
+        batches here. ``batch`` must be what ``to_batch(records, sparse=True)`` gives for
+        the batch's records (fresh indexes: the columns in first-seen order, ``named_at``
+        set), or the figures may differ from record by record. ``learn_batch`` (same rows
+        and features, other labels) is what the learner learns; by default ``batch``.
+
+        Examples
+        --------
+        >>> from river import datasets
+        >>> from learners.logistic import LogisticBinaryRelevance
+        >>> from stream.batch import to_batch
+        >>> ev = PrequentialEvaluator(LogisticBinaryRelevance(), window_size=100)
+        >>> ev.process_batch(to_batch(list(datasets.Yeast().take(50)), sparse=True))
+        >>> ev.summary()["instances"]
+        50
+        """
+        self._check_batched()
+        n = len(batch)
+        if not n:
+            return
+        if learn_batch is None:
+            learn_batch = batch
+        elif len(learn_batch) != n:
+            raise ValueError(f"{n} rows in the batch but {len(learn_batch)} in learn_batch")
         P, S = self.learner.predict_learn_many(learn_batch)
         labels = self.labels
         # batch label columns -> evaluator columns; a label not known yet is registered
