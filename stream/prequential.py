@@ -461,7 +461,11 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
 
     With no label delay, a learner that has ``predict_learn_many`` (test-then-train of
     a batch, record by record, in compiled code) gets the records in chunks of
-    ``batch_size``; the metrics are identical to the record-by-record path.
+    ``batch_size``; the metrics are identical to the record-by-record path. A reader
+    with ``iter_batches`` (:class:`~stream.readers.ArffReader`) then hands over the same
+    chunks parsed straight into batch arrays, with no dict per record (not with label
+    noise, which corrupts records); its ``warm_up()`` runs before the clock too. Pass
+    ``iter(reader)`` to force the record path.
 
     Kernels are compiled (or loaded from numba's cache) before the clock starts, through
     the learner's ``warm_up()`` when it has one, so ``seconds`` measures the stream.
@@ -483,11 +487,17 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     if hasattr(learner, "warm_up"):
         learner.warm_up()
     history = []
+    batched = (label_delay == 0 and batch_size > 1 and query is None
+               and hasattr(learner, "predict_learn_many"))
+    noisy = label_noise is not None and label_noise.active
+    # a reader that parses straight into batches (ArffReader) skips the records
+    from_batches = (batched and not noisy
+                    and getattr(type(records), "iter_batches", None) is not None)
+    if from_batches and hasattr(records, "warm_up"):
+        records.warm_up()  # the reader's compiled parser, before the clock too
     start = time.perf_counter()
     last_tick = time.monotonic()
     n = 0
-    batched = (label_delay == 0 and batch_size > 1 and query is None
-               and hasattr(learner, "predict_learn_many"))
 
     def tick():
         nonlocal last_tick
@@ -498,40 +508,62 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
             on_progress({"records": n, "records_per_second": n / max(elapsed, 1e-9),
                          "example_f1": ev.metrics.get()["example_f1"]})
 
-    if label_noise is not None and label_noise.active:
-        from stream.label_noise import NoisyRecords
-
-        triples = iter(NoisyRecords(records, label_noise, label_names))
+    if from_batches:
+        # the chunks of the record loop below, the same history rows and ticks
+        batches = records.iter_batches(_chunk_sizes(batch_size, report_every, limit))
+        try:
+            for batch in batches:
+                if limit is not None and n >= limit:
+                    break  # the record past the limit, read as the record loop reads it
+                full = min(batch_size, report_every - n % report_every) if report_every \
+                    else batch_size
+                if len(batch) < full and limit is not None and n + len(batch) >= limit:
+                    # a chunk cut by the limit: the record loop reads the record past
+                    # the limit before it processes the chunk
+                    next(batches, None)
+                ev.process_batch(batch)
+                n += len(batch)
+                if report_every and n % report_every == 0:
+                    history.append(ev.snapshot())
+                if len(batch) == full:
+                    tick()
+        finally:
+            batches.close()
     else:
-        triples = ((x, y, None) for x, y in records)
-    if batched:
-        chunk, learn = [], []
-        for x, y, z in triples:
-            if limit is not None and n + len(chunk) >= limit:
-                break
-            chunk.append((x, y))
-            learn.append((x, y if z is None else z))
-            at_report = report_every and (n + len(chunk)) % report_every == 0
-            if len(chunk) >= batch_size or at_report:
+        if noisy:
+            from stream.label_noise import NoisyRecords
+
+            triples = iter(NoisyRecords(records, label_noise, label_names))
+        else:
+            triples = ((x, y, None) for x, y in records)
+        if batched:
+            chunk, learn = [], []
+            for x, y, z in triples:
+                if limit is not None and n + len(chunk) >= limit:
+                    break
+                chunk.append((x, y))
+                learn.append((x, y if z is None else z))
+                at_report = report_every and (n + len(chunk)) % report_every == 0
+                if len(chunk) >= batch_size or at_report:
+                    ev.process_many(chunk, learn_records=learn if label_noise else None)
+                    n += len(chunk)
+                    chunk, learn = [], []
+                    if at_report:
+                        history.append(ev.snapshot())
+                    tick()
+            if chunk:
                 ev.process_many(chunk, learn_records=learn if label_noise else None)
                 n += len(chunk)
-                chunk, learn = [], []
-                if at_report:
+        else:
+            for x, y, z in triples:
+                if limit is not None and n >= limit:
+                    break
+                ev.process_one(x, y, learn_y=z)
+                n += 1
+                if report_every and n % report_every == 0:
                     history.append(ev.snapshot())
-                tick()
-        if chunk:
-            ev.process_many(chunk, learn_records=learn if label_noise else None)
-            n += len(chunk)
-    else:
-        for x, y, z in triples:
-            if limit is not None and n >= limit:
-                break
-            ev.process_one(x, y, learn_y=z)
-            n += 1
-            if report_every and n % report_every == 0:
-                history.append(ev.snapshot())
-            if n % 64 == 0:
-                tick()
+                if n % 64 == 0:
+                    tick()
     ev.flush()
     if report_every and n % report_every:
         history.append(ev.snapshot())
@@ -542,3 +574,28 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     events = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in ev.events]
     summary["drift_events"] = len(events)
     return PrequentialResult(summary=summary, history=history, events=events)
+
+
+def _chunk_sizes(batch_size: int, report_every: int, limit: int | None):
+    """The sizes of :func:`evaluate`'s batched chunks: ``batch_size`` records, cut at
+    every ``report_every`` and at ``limit``; then 1 more, as the record loop reads one
+    record past the limit (and raises its error if it is malformed).
+
+    Examples
+    --------
+    >>> list(_chunk_sizes(256, 100, 250))
+    [100, 100, 50, 1]
+    >>> from itertools import islice
+    >>> list(islice(_chunk_sizes(64, 0, None), 3))
+    [64, 64, 64]
+    """
+    done = 0
+    while limit is None or done < limit:
+        k = batch_size
+        if report_every:
+            k = min(k, report_every - done % report_every)
+        if limit is not None:
+            k = min(k, limit - done)
+        yield k
+        done += k
+    yield 1

@@ -56,6 +56,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from itertools import islice
 from typing import NamedTuple, TextIO
 
 from stream.errors import LabelLayoutError, StreamError
@@ -618,11 +619,16 @@ class ArffReader(StreamReader):
     # -- reading -----------------------------------------------------------------------
 
     def _records(self, f: TextIO) -> Iterator[tuple[dict, dict]]:
-        data_line = self._data_line
+        lines = iter(f)
+        for _ in islice(lines, self._data_line):  # the header
+            pass
+        yield from self._parse_lines(lines, self._data_line + 1)
+
+    def _parse_lines(self, lines, first: int) -> Iterator[tuple[dict, dict]]:
+        """The records of data ``lines``, the first of which is line ``first`` of the file
+        (malformed ones raised, or skipped and counted with ``skip_bad``)."""
         dense, sparse, careful = self._dense_fast, self._sparse_fast, self._parse_careful
-        for lineno, raw in enumerate(f, 1):
-            if lineno <= data_line:
-                continue
+        for lineno, raw in enumerate(lines, first):
             line = raw.strip()
             if not line or line[0] == "%":
                 continue
@@ -637,6 +643,171 @@ class ArffReader(StreamReader):
             self.n_read += 1
             self.line = lineno
             yield x, y
+
+    # -- batches (the replay's fast path) ----------------------------------------------
+
+    def iter_batches(self, size) -> Iterator:
+        """Read the file as :class:`~stream.batch.Batch` objects of ``size`` records.
+
+        Each batch equals ``to_batch(records, sparse=True)`` of the same records read one
+        by one (same arrays, dtypes, names and ``named_at``); the last may be shorter.
+        Blocks of dense rows are parsed straight into arrays by a compiled parser, with no
+        dict per record; a block the parser does not take (sparse rows, quotes, ``?``
+        features, nominal values other than plain integers, anything malformed) is read
+        record by record, so errors (file, line, reason), ``skip_bad`` and its counts are
+        the record path's. Memory holds one batch. Like ``iter(reader)``, each call
+        re-opens the file and resets ``n_read``, ``n_bad``, ``bad`` and ``line``.
+
+        Parameters
+        ----------
+        size
+            Records per batch (an int), or an iterable of batch sizes: reading stops
+            when it runs out.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.arff")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("@relation 'tiny: -C 1'\\n@attribute sky {0,1}\\n"
+        ...                 "@attribute blue numeric\\n@data\\n1,0.5\\n0,0\\n1,2\\n")
+        >>> reader = ArffReader(path)
+        >>> [(b.X.toarray().ravel().tolist(), b.Y.ravel().tolist())
+        ...  for b in reader.iter_batches(2)]
+        [([0.5, 0.0], [True, False]), ([2.0], [True])]
+        >>> reader.n_read, reader.line
+        (3, 7)
+        """
+        from itertools import repeat
+
+        sizes = repeat(operator.index(size)) if isinstance(size, int) else iter(size)
+        self._reset()
+        plan = None if self.sparse else self._fast_plan()
+        f = open_text(self.path)
+        try:
+            lines = iter(f)
+            for _ in islice(lines, self._data_line):  # the header
+                pass
+            next_line = self._data_line + 1
+            for want in sizes:
+                if want < 1:
+                    raise ValueError(f"batch sizes must be >= 1, got {want}")
+                parts: list = []  # (V, Y) blocks parsed by the compiled parser
+                records = None  # the batch's records, once a block needs the record path
+                got = 0
+                while got < want:
+                    block = list(islice(lines, want - got))
+                    if not block:
+                        break
+                    first, next_line = next_line, next_line + len(block)
+                    parsed = None
+                    if plan is not None and records is None:
+                        parsed = self._parse_block(block, plan)
+                    if parsed is not None:
+                        V, Y, line_of = parsed
+                        if len(V):
+                            parts.append((V, Y))
+                            got += len(V)
+                            self.n_read += len(V)
+                            self.line = first + int(line_of[-1])
+                        continue
+                    if records is None:
+                        records = [rec for V, Y in parts for rec in self._as_records(V, Y)]
+                    for record in self._parse_lines(block, first):
+                        records.append(record)
+                        got += 1
+                if not got:
+                    break
+                yield self._batch(parts) if records is None else _to_batch(records)
+                if got < want:
+                    break
+        finally:
+            f.close()
+            if self.n_bad:
+                logger.warning(
+                    "%s: skipped %d malformed record(s) in this pass, read %d",
+                    self.path,
+                    self.n_bad,
+                    self.n_read,
+                )
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the block parser of :meth:`iter_batches`."""
+        plan = None if self.sparse else self._fast_plan()
+        if plan is not None:
+            from stream.readers._fastparse import warm_up
+
+            warm_up()
+
+    def _fast_plan(self):
+        """The compiled parser's description of the attributes, or None where some
+        attribute needs the record path (a nominal feature with non-integer values)."""
+        if hasattr(self, "_plan"):
+            return self._plan
+        import numpy as np
+
+        from stream.readers._fastparse import LAB, NOM, NUM, SKIP
+
+        kinds, outcol, nom_lo, nom_n, tables = [], [], [], [], []
+        n_feat = n_lab = size = 0
+        plan = None
+        for kind, _name, table in self._cols:
+            lo = n = 0
+            if kind == _LAB:
+                kinds.append(LAB)
+                outcol.append(n_lab)
+                n_lab += 1
+            elif kind == _SKIP:
+                kinds.append(SKIP)
+                outcol.append(-1)
+            else:
+                if kind == _NOM:
+                    vals = _integer_codes(table)
+                    if vals is None:
+                        break
+                    lo, n = size, vals.size
+                    tables.append(vals)
+                    size += n
+                kinds.append(NUM if kind == _NUM else NOM)
+                outcol.append(n_feat)
+                n_feat += 1
+            nom_lo.append(lo)
+            nom_n.append(n)
+        else:
+            as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+            plan = (as64(kinds), as64(outcol), as64(nom_lo), as64(nom_n),
+                    np.concatenate(tables) if tables else np.zeros(0), n_feat, n_lab)
+        self._plan = plan
+        return plan
+
+    def _parse_block(self, block: list, plan):
+        import numpy as np
+
+        from stream.readers._fastparse import parse_dense_block
+
+        buf = np.frombuffer("".join(block).encode("utf-8"), dtype=np.uint8)
+        return parse_dense_block(buf, *plan, max_rows=len(block))
+
+    def _as_records(self, V, Y) -> list:
+        fnames, lnames = self.feature_names, self.label_names
+        return [(dict(zip(fnames, v)), dict(zip(lnames, y)))
+                for v, y in zip(V.tolist(), Y.tolist())]
+
+    def _batch(self, parts: list):
+        """The batch of dense rows ``parts`` as ``to_batch`` would build it."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        from stream.batch import Batch
+
+        V = parts[0][0] if len(parts) == 1 else np.concatenate([v for v, _ in parts])
+        Y = parts[0][1] if len(parts) == 1 else np.concatenate([y for _, y in parts])
+        n, d = V.shape
+        indptr = np.arange(n + 1, dtype=np.int64) * d
+        indices = np.tile(np.arange(d, dtype=np.int64), n)
+        X = sp.csr_matrix((V.ravel(), indices, indptr), shape=(n, d))
+        return Batch(X, Y, list(self.feature_names), list(self.label_names), None,
+                     np.zeros(len(self.label_names), dtype=np.int64))
 
     def _parse_careful(self, line: str) -> tuple[dict, dict]:
         """Parse a row the fast paths refused: either a correct record they do not cover
@@ -734,3 +905,28 @@ class ArffReader(StreamReader):
                     f"declared values {{{shown}}}"
                 )
             x[name] = value
+
+
+def _to_batch(records: list):
+    from stream.batch import to_batch
+
+    return to_batch(records, sparse=True)
+
+
+def _integer_codes(table: dict):
+    """A nominal's table as an array indexed by the integer each declared value spells
+    (NaN where none does), or None unless every value is a plain integer below 4096."""
+    import numpy as np
+
+    codes = {}
+    for value, num in table.items():
+        if not (value.isascii() and value.isdigit() and str(int(value)) == value
+                and int(value) < 4096):
+            return None
+        codes[int(value)] = num
+    if not codes:
+        return None
+    vals = np.full(max(codes) + 1, np.nan)
+    for code, num in codes.items():
+        vals[code] = num
+    return vals
