@@ -20,16 +20,17 @@ exits. The child ignores SIGINT and SIGTERM: the worker decides when output stop
 Back-pressure, bounded: kafka-python 3's producer has no memory bound (its accumulator
 takes every ``send`` while the brokers are unreachable), so the child caps what it holds
 unacknowledged at :data:`MAX_UNACKNOWLEDGED` messages: at the cap it stops reading the
-socket until acknowledgements free room. The socket then fills and :meth:`OutputProcess.
-send_batch` blocks the worker's loop -- it reads no more input -- logging
+socket until acknowledgements free room. The socket then fills and
+:meth:`OutputProcess.send_batch` blocks the worker's loop -- it reads no more input -- logging
 ``worker.outputs_backpressure`` once it has waited :data:`BACKPRESSURE_LOG_SECONDS` and
 ``worker.outputs_flowing`` when the child reads again. What the output path holds is so
 bounded by the cap, the socket's buffer and one poll's batch, however long the outage;
 :attr:`OutputProcess.unacknowledged` counts it from the parent's side. A stop requested
-while the loop is held (``stop``) ends the wait with :class:`WorkerError`: no checkpoint
-covers the outputs held, so a restart repeats them. The child's ``send`` may itself wait
-for metadata or room as long as a message may wait for delivery (``max_block_ms`` is the
-``delivery_timeout_ms``): an outage holds outputs, it does not fail them.
+while the loop is held (``stop``) ends the wait, after :data:`STOP_GRACE_SECONDS`, with
+:class:`WorkerError`: no checkpoint covers the outputs held, so a restart repeats them.
+The child's ``send`` may itself wait for metadata or room as long as a message may wait
+for delivery (``max_block_ms`` is the ``delivery_timeout_ms``): an outage holds outputs,
+it does not fail them.
 
 Secrets never cross the pipe: the child is handed the :class:`KafkaSettings` (where the
 SASL password is, not the password) and reads the password itself.
@@ -54,7 +55,8 @@ from pathlib import Path
 from connectors.worker.errors import WorkerError
 from connectors.worker.logfmt import kv
 
-__all__ = ["BACKPRESSURE_LOG_SECONDS", "MAX_UNACKNOWLEDGED", "OutputError", "OutputProcess"]
+__all__ = ["BACKPRESSURE_LOG_SECONDS", "MAX_UNACKNOWLEDGED", "STOP_GRACE_SECONDS",
+           "OutputError", "OutputProcess"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ MAX_UNACKNOWLEDGED = 10_000
 #: Seconds the loop waits for the output process to take a batch before it says so
 #: (``worker.outputs_backpressure``).
 BACKPRESSURE_LOG_SECONDS = 1.0
+
+#: Seconds a wait for the output process goes on once a stop is requested (a slow output
+#: path may still drain; a dead one ends the run).
+STOP_GRACE_SECONDS = 10.0
 
 
 class OutputError(RuntimeError):
@@ -89,7 +95,8 @@ class OutputProcess:
         :data:`MAX_UNACKNOWLEDGED`, read when the object is made).
     stop
         A :class:`threading.Event` (or anything with ``is_set``) whose setting ends a wait
-        for the child to take a batch (see the module docstring), or ``None``.
+        for the child to take a batch :data:`STOP_GRACE_SECONDS` later (see the module
+        docstring), or ``None``.
 
     Attributes
     ----------
@@ -217,7 +224,7 @@ class OutputProcess:
         payload = ForkingPickler.dumps(obj)
         n = len(payload)
         header = struct.pack("!i", n) if n <= 0x7fffffff else struct.pack("!iQ", -1, n)
-        started = warned = None
+        started = warned = stop_seen = None
         try:
             for chunk in (header, payload):
                 view = memoryview(chunk)
@@ -240,6 +247,8 @@ class OutputProcess:
                                             "output topics unreachable, or slow): the loop "
                                             "waits and reads no input meanwhile"))
                     if stoppable and self.stop is not None and self.stop.is_set():
+                        stop_seen = now if stop_seen is None else stop_seen
+                    if stop_seen is not None and now - stop_seen >= STOP_GRACE_SECONDS:
                         raise WorkerError(
                             f"stop requested while {self.unacknowledged} output message(s) "
                             "wait for delivery (the output producer cannot deliver); no "
@@ -297,21 +306,32 @@ class OutputProcess:
                               ) from None
 
     def close(self, timeout: float = 15.0) -> None:
-        """Deliver what is queued (best effort), stop the child."""
+        """Deliver what is queued (best effort), stop the child.
+
+        A child that takes nothing for a few seconds (held at its cap) is not waited for
+        to read the request: both ends of the socket are closed, and it stops on the end
+        of file.
+        """
+        closed_early = False
         if self._conn is not None:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + min(timeout, 5.0)
             try:
                 if self._batch:
                     batch, self._batch = self._batch, []
                     self._send(batch, stoppable=False, deadline=deadline)
                 self._send(("close",), stoppable=False, deadline=deadline)
             except OutputError as err:
-                log.warning(kv("worker.outputs_close", error=err))
+                log.warning(kv("worker.outputs_close", error=err,
+                               unacknowledged=self.unacknowledged))
+                closed_early = True
         conn, self._conn = self._conn, None
         sock, self._sock = self._sock, None
         proc, self._proc = self._proc, None
         if sock is not None:
             sock.close()
+        if closed_early and conn is not None:
+            conn.close()
+            conn = None
         if proc is not None:
             try:
                 proc.wait(timeout)
@@ -361,6 +381,8 @@ def _child_main(fd: int) -> None:
                 time.sleep(0.02)
                 if waits and not _answer_flushes(conn, waits, failures):
                     break
+                if _parent_gone(fd):
+                    break
                 continue
             if not waits or conn.poll(0.02):
                 try:
@@ -383,6 +405,24 @@ def _child_main(fd: int) -> None:
         except Exception:  # noqa: BLE001
             pass
         conn.close()
+
+
+def _parent_gone(fd: int) -> bool:
+    """Whether the parent closed its end (what is still unread stays in the socket)."""
+    try:
+        peer = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return True
+    try:
+        if not select.select([peer], [], [], 0)[0]:
+            return False
+        return peer.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        peer.close()
 
 
 def _held(sent: list, waits: list, cap: int) -> bool:
