@@ -26,9 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LABELSTREAM_DATA", ROOT.parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark data not found at {DATA}")
 
-# the dense dev files whose every block the compiled parser takes
+# the dev files whose every block the compiled parser takes (dense, then sparse)
 FAST_FILES = ["emotions/emotions.arff", "yeast/yeast.arff", "scene/Scene-meka.arff.gz",
-              "scene/scene-train.arff", "flags/flags.arff", "birds/birds.arff"]
+              "scene/scene-train.arff", "flags/flags.arff", "birds/birds.arff",
+              "enron/enron.arff", "enron/Enron-meka.arff", "medical/medical.arff",
+              "bibtex/bibtex.arff"]
 
 
 def assert_same_batch(a, b):
@@ -250,6 +252,95 @@ def test_batch_sizes_are_checked(tmp_path):
         list(reader.iter_batches(0))
 
 
+# -- sparse rows -------------------------------------------------------------------------
+
+SPARSE_HEADER = ("@relation 's: -C -2'\n@attribute x numeric\n@attribute k {1,2,3}\n"
+                 "@attribute z numeric\n@attribute w numeric\n@attribute a {0,1}\n"
+                 "@attribute b {1,0}\n@data\n")  # b: absent means True (its first value)
+
+rng0 = random.Random(3)
+SPARSE_GOOD = []
+for i in range(250):
+    entries = [(j, v) for j, v in ((0, f"{rng0.uniform(-5, 5):.4g}"), (1, str(1 + i % 3)),
+                                   (2, "0"), (3, f"{i}e-2"), (4, str(i % 2)), (5, "0"))
+               if rng0.random() < 0.5]
+    rng0.shuffle(entries)  # any order: the batch keeps each row's order
+    SPARSE_GOOD.append("{" + ",".join(f"{j} {v}" for j, v in entries) + "}")
+
+SPARSE_MALFORMED = {
+    "bad number": "{0 abc}",
+    "index out of range": "{9 1}",
+    "index not an integer": "{x 1}",
+    "no closing brace": "{0 1, 2 3",
+    "empty entry": "{0 1,,2 3}",
+    "label not 0/1": "{4 2}",
+    "NaN": "{0 nan}",
+    "instance weight": "{0 1}, {2}",
+}
+
+
+def write_sparse(tmp_path, rows, name="s.arff", skip_bad=False):
+    path = tmp_path / name
+    path.write_text(SPARSE_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return ArffReader(path, skip_bad=skip_bad)
+
+
+def test_sparse_rows_give_the_batches_of_the_records(tmp_path, spy_record_path):
+    reader = write_sparse(tmp_path, SPARSE_GOOD)
+    assert reader.sparse
+    list(reader.iter_batches(64))
+    assert spy_record_path == []
+    fast = check_equal(reader, [64] * 5)
+    assert fast[0].X.nnz and 0.0 in fast[0].X.data  # explicit zeros are kept
+    assert fast[0].Y[:, 1].any()  # b absent: True
+
+
+@pytest.mark.parametrize("problem", sorted(SPARSE_MALFORMED))
+@pytest.mark.parametrize("at", [0, 130])
+def test_malformed_sparse_rows_give_the_record_paths_error(tmp_path, problem, at):
+    rows = list(SPARSE_GOOD)
+    rows[at] = SPARSE_MALFORMED[problem]
+    reader = write_sparse(tmp_path, rows)
+    expected = first_error(lambda: list(reader))
+    assert f"line {9 + at}" in expected
+    assert first_error(lambda: list(reader.iter_batches(100))) == expected
+    reader = write_sparse(tmp_path, rows, name="skip.arff", skip_bad=True)
+    check_equal(reader, [100] * 3)
+    assert reader.n_bad == 1
+
+
+def test_sparse_rows_the_parser_leaves_to_the_record_path(tmp_path):
+    rows = list(SPARSE_GOOD)
+    rows[3] = "{0 1, 0 2}"  # named twice: the later value wins
+    rows[70] = "{004 1}"  # a non-canonical index
+    rows[140] = "{ }"
+    rows[141] = "{0 '1.5'}"
+    rows[200] = "1.5,2,0,0,1,0"  # a dense row in a sparse file
+    reader = write_sparse(tmp_path, rows)
+    check_equal(reader, [64] * 5)
+
+
+def test_random_sparse_mutations_match_the_record_path(tmp_path):
+    rng = random.Random(13)
+    junk = ["", "?", "'", "{", "}", " ", "\t", "e", "-", ".", "1", "0", "9", ",", "x", "%"]
+    for trial in range(60):
+        rows = list(SPARSE_GOOD[:40])
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(rows))
+            j = rng.randrange(len(rows[i]) + 1)
+            rows[i] = rows[i][:j] + rng.choice(junk) + rows[i][j + rng.randint(0, 2):]
+        for skip_bad in (False, True):
+            reader = write_sparse(tmp_path, rows, name=f"m{trial}.arff", skip_bad=skip_bad)
+            try:
+                list(reader)
+            except MalformedRecordError as err:
+                with pytest.raises(MalformedRecordError) as info:
+                    list(reader.iter_batches(16))
+                assert str(info.value) == str(err)
+            else:
+                check_equal(reader, [16] * 5)
+
+
 # -- through the prequential loop and the replay ------------------------------------------
 
 DROP = ("seconds", "instances_per_second")
@@ -280,6 +371,7 @@ def replay(argv, *, record_path=False, monkeypatch=None):
     ("scene/Scene-meka.arff.gz", []),
     ("yeast/yeast.arff", ["--limit", "1250", "--report-every", "50"]),
     ("flags/flags.arff", ["--skip-bad"]),
+    ("enron/enron.arff", []),
 ])
 def test_replay_json_through_batches_equals_the_record_path(monkeypatch, spy_record_path,
                                                              learner, name, extra):

@@ -1,9 +1,10 @@
-"""Compiled parser of blocks of dense ARFF rows into arrays (the replay's fast path).
+"""Compiled parsers of blocks of ARFF rows into arrays (the replay's fast path).
 
-:func:`parse_dense_block` reads the UTF-8 bytes of a block of data lines and writes the
-feature values and labels of each row into preallocated arrays. It is deliberately
-narrow: it takes only what it can read to exactly the values of the record path
-(:class:`~stream.readers.arff.ArffReader` iterated record by record) and gives up on a
+:func:`parse_dense_block` (``v, v, ...`` rows) and :func:`parse_sparse_block`
+(``{index value, ...}`` rows) read the UTF-8 bytes of a block of data lines and write
+the feature values and labels of each row into arrays. They are deliberately narrow:
+they take only what they can read to exactly the values of the record path
+(:class:`~stream.readers.arff.ArffReader` iterated record by record) and give up on a
 block for anything else, so that the caller re-reads that block record by record and
 raises (or skips) exactly as the record path does. What it takes:
 
@@ -11,15 +12,16 @@ raises (or skips) exactly as the record path does. What it takes:
   exact in one IEEE operation: a decimal mantissa of at most 19 digits below ``2**53``
   and a power of ten ``10**k`` with ``|k| <= 22`` (Clinger's fast path: one correctly
   rounded multiplication or division of two exact doubles, the value Python's
-  ``float()`` gives). Other numbers are *slow* tokens: their byte spans are returned for
-  the caller to convert with ``float()``;
+  ``float()`` gives). Other numbers (long mantissas, large exponents) are converted
+  with ``float()`` itself after the block;
 * labels ``0``, ``1`` and ``?`` (False);
 * nominal features whose declared values are plain integers (``{1, 2, 3}``), written in
   canonical form, mapped through a table;
 * blanks (space, tab) around values, blank lines and ``%`` comment lines.
 
-Anything else (quotes, braces, ``?`` features, letters, ``NaN``, a wrong number of values,
-bytes outside ASCII in a value) makes it return failure.
+Anything else (quotes, ``?`` features, letters, ``NaN``, a wrong number of values, a
+sparse index written ``007`` or named twice, bytes outside ASCII in a value) makes it
+return failure.
 """
 
 from __future__ import annotations
@@ -27,12 +29,121 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block"]
+__all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block", "parse_sparse_block", "warm_up"]
 
 NUM, NOM, LAB, SKIP = 0, 1, 2, 3
 
 _POW10 = np.array([10.0**k for k in range(23)], dtype=np.float64)  # all exact doubles
 _MAX_EXACT = 2**53
+
+
+@njit(cache=True, nogil=True)
+def _number(buf, p, N, pow10):
+    """Read a number from ``p``: ``(status, value, end)``, status 0 not one the parser
+    takes, 1 exact, 2 slow (the caller converts ``buf[p:end]`` with ``float()``)."""
+    neg = False
+    if p < N and (buf[p] == 43 or buf[p] == 45):
+        neg = buf[p] == 45
+        p += 1
+    mant = 0
+    nd = 0
+    exp10 = 0
+    seen = False
+    big = False
+    while p < N and 48 <= buf[p] <= 57:
+        d = buf[p] - 48
+        seen = True
+        if mant != 0 or d != 0:
+            if nd < 19:
+                mant = mant * 10 + d
+                nd += 1
+            else:
+                big = True
+        p += 1
+    if p < N and buf[p] == 46:  # '.'
+        p += 1
+        while p < N and 48 <= buf[p] <= 57:
+            d = buf[p] - 48
+            seen = True
+            if mant != 0 or d != 0:
+                if nd < 19:
+                    mant = mant * 10 + d
+                    nd += 1
+                else:
+                    big = True
+            if not big:
+                exp10 -= 1
+            p += 1
+    if not seen:
+        return 0, 0.0, p
+    if p < N and (buf[p] == 101 or buf[p] == 69):  # 'e' / 'E'
+        p += 1
+        eneg = False
+        if p < N and (buf[p] == 43 or buf[p] == 45):
+            eneg = buf[p] == 45
+            p += 1
+        e = 0
+        eseen = False
+        while p < N and 48 <= buf[p] <= 57:
+            if e < 100000:
+                e = e * 10 + (buf[p] - 48)
+            eseen = True
+            p += 1
+        if not eseen:
+            return 0, 0.0, p
+        exp10 += -e if eneg else e
+    if big:
+        return 2, 0.0, p
+    value = 0.0
+    if mant != 0:
+        if mant > _MAX_EXACT or exp10 > 22 or exp10 < -22:
+            return 2, 0.0, p
+        value = float(mant)
+        if exp10 >= 0:
+            value = value * pow10[exp10]
+        else:
+            value = value / pow10[-exp10]
+    if neg:
+        value = -value
+    return 1, value, p
+
+
+@njit(cache=True, nogil=True)
+def _nominal(buf, p, N, lo, n, nom_vals):
+    """Read a canonical integer naming a declared nominal value: ``(ok, value, end)``."""
+    if p >= N or not (48 <= buf[p] <= 57):
+        return False, 0.0, p
+    if buf[p] == 48 and p + 1 < N and 48 <= buf[p + 1] <= 57:
+        return False, 0.0, p  # not canonical ("01"): not a declared value
+    v = 0
+    while p < N and 48 <= buf[p] <= 57:
+        if v < 1000000:
+            v = v * 10 + (buf[p] - 48)
+        p += 1
+    if v >= n:
+        return False, 0.0, p
+    value = nom_vals[lo + v]
+    return value == value, value, p  # NaN: not a declared value
+
+
+@njit(cache=True, nogil=True)
+def _label(buf, p, N):
+    """Read a label ``0``, ``1`` or ``?`` (False): ``(code, end)``, code -1 for anything else."""
+    if p >= N:
+        return -1, p
+    c = buf[p]
+    if c == 49:
+        return 1, p + 1
+    if c == 48 or c == 63:
+        return 0, p + 1
+    return -1, p
+
+
+@njit(cache=True, nogil=True)
+def _blanks(buf, p, N):
+    while p < N and (buf[p] == 32 or buf[p] == 9):
+        p += 1
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -46,9 +157,7 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
     row = 0
     n_slow = 0
     while pos < N:
-        p = pos
-        while p < N and (buf[p] == 32 or buf[p] == 9):
-            p += 1
+        p = _blanks(buf, pos, N)
         if p >= N:
             break
         if buf[p] == 10:  # blank line
@@ -65,110 +174,32 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
             return row, n_slow, False
         col = 0
         while True:
-            while p < N and (buf[p] == 32 or buf[p] == 9):
-                p += 1
+            p = _blanks(buf, p, N)
             if col >= n_attr:
                 return row, n_slow, False
             kind = kinds[col]
             if kind == NUM:
                 start = p
-                neg = False
-                if p < N and (buf[p] == 43 or buf[p] == 45):
-                    neg = buf[p] == 45
-                    p += 1
-                mant = 0
-                nd = 0
-                exp10 = 0
-                seen = False
-                big = False
-                while p < N and 48 <= buf[p] <= 57:
-                    d = buf[p] - 48
-                    seen = True
-                    if mant != 0 or d != 0:
-                        if nd < 19:
-                            mant = mant * 10 + d
-                            nd += 1
-                        else:
-                            big = True
-                    p += 1
-                if p < N and buf[p] == 46:  # '.'
-                    p += 1
-                    while p < N and 48 <= buf[p] <= 57:
-                        d = buf[p] - 48
-                        seen = True
-                        if mant != 0 or d != 0:
-                            if nd < 19:
-                                mant = mant * 10 + d
-                                nd += 1
-                            else:
-                                big = True
-                        if not big:
-                            exp10 -= 1
-                        p += 1
-                if not seen:
+                status, value, p = _number(buf, p, N, pow10)
+                if status == 0:
                     return row, n_slow, False
-                if p < N and (buf[p] == 101 or buf[p] == 69):  # 'e' / 'E'
-                    p += 1
-                    eneg = False
-                    if p < N and (buf[p] == 43 or buf[p] == 45):
-                        eneg = buf[p] == 45
-                        p += 1
-                    e = 0
-                    eseen = False
-                    while p < N and 48 <= buf[p] <= 57:
-                        if e < 100000:
-                            e = e * 10 + (buf[p] - 48)
-                        eseen = True
-                        p += 1
-                    if not eseen:
-                        return row, n_slow, False
-                    exp10 += -e if eneg else e
-                end = p
-                if mant == 0 and not big:
-                    value = -0.0 if neg else 0.0
-                elif big or mant > _MAX_EXACT or exp10 > 22 or exp10 < -22:
-                    value = 0.0
+                if status == 2:
                     if n_slow >= slow.shape[0]:
                         return row, n_slow, False
                     slow[n_slow, 0] = row
                     slow[n_slow, 1] = outcol[col]
                     slow[n_slow, 2] = start
-                    slow[n_slow, 3] = end
+                    slow[n_slow, 3] = p
                     n_slow += 1
-                else:
-                    value = float(mant)
-                    if exp10 >= 0:
-                        value = value * pow10[exp10]
-                    else:
-                        value = value / pow10[-exp10]
-                    if neg:
-                        value = -value
                 V[row, outcol[col]] = value
             elif kind == LAB:
-                if p >= N:
+                code, p = _label(buf, p, N)
+                if code < 0:
                     return row, n_slow, False
-                c = buf[p]
-                if c == 49:
-                    Y[row, outcol[col]] = True
-                elif c == 48 or c == 63:  # '0' or '?'
-                    Y[row, outcol[col]] = False
-                else:
-                    return row, n_slow, False
-                p += 1
+                Y[row, outcol[col]] = code == 1
             elif kind == NOM:
-                if p >= N or not (48 <= buf[p] <= 57):
-                    return row, n_slow, False
-                if buf[p] == 48 and p + 1 < N and 48 <= buf[p + 1] <= 57:
-                    return row, n_slow, False  # not canonical ("01"): not a declared value
-                v = 0
-                while p < N and 48 <= buf[p] <= 57:
-                    if v < 1000000:
-                        v = v * 10 + (buf[p] - 48)
-                    p += 1
-                if v >= nom_n[col]:
-                    return row, n_slow, False
-                value = nom_vals[nom_lo[col] + v]
-                if value != value:  # not a declared value
+                ok, value, p = _nominal(buf, p, N, nom_lo[col], nom_n[col], nom_vals)
+                if not ok:
                     return row, n_slow, False
                 V[row, outcol[col]] = value
             else:  # a string / date attribute: not a feature, any plain text
@@ -179,8 +210,7 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
                     if c == 39 or c == 34 or c == 123 or c == 125:  # quotes, braces
                         return row, n_slow, False
                     p += 1
-            while p < N and (buf[p] == 32 or buf[p] == 9):
-                p += 1
+            p = _blanks(buf, p, N)
             col += 1
             if p < N and buf[p] == 44:  # ','
                 p += 1
@@ -195,6 +225,106 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
         line += 1
         pos = p + 1
     return row, n_slow, True
+
+
+@njit(cache=True, nogil=True)
+def _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, pow10, Y,
+                        line_of, ent_row, ent_col, ent_val, seen, slow):
+    # returns (rows, entries, n_slow, ok); slow[i] = (entry, start, end)
+    N = buf.size
+    n_attr = kinds.size
+    pos = 0
+    line = 0
+    row = 0
+    n_ent = 0
+    n_slow = 0
+    while pos < N:
+        p = _blanks(buf, pos, N)
+        if p >= N:
+            break
+        if buf[p] == 10:  # blank line
+            pos = p + 1
+            line += 1
+            continue
+        if buf[p] == 37:  # '%': a comment line
+            while p < N and buf[p] != 10:
+                p += 1
+            pos = p + 1
+            line += 1
+            continue
+        if buf[p] != 123 or row >= Y.shape[0]:  # not '{'
+            return row, n_ent, n_slow, False
+        for j in range(base_y.size):
+            Y[row, j] = base_y[j]
+        p = _blanks(buf, p + 1, N)
+        if p < N and buf[p] == 125:  # '{}': no entry
+            p += 1
+        else:
+            while True:
+                p = _blanks(buf, p, N)
+                if p >= N or not (48 <= buf[p] <= 57):
+                    return row, n_ent, n_slow, False
+                if buf[p] == 48 and p + 1 < N and 48 <= buf[p + 1] <= 57:
+                    return row, n_ent, n_slow, False  # "007": left to the record path
+                a = 0
+                while p < N and 48 <= buf[p] <= 57:
+                    if a <= n_attr:
+                        a = a * 10 + (buf[p] - 48)
+                    p += 1
+                if a >= n_attr or seen[a] == row + 1:  # out of range, or named twice
+                    return row, n_ent, n_slow, False
+                seen[a] = row + 1
+                q = _blanks(buf, p, N)
+                if q == p:  # the index and its value are separated by blanks
+                    return row, n_ent, n_slow, False
+                p = q
+                kind = kinds[a]
+                if kind == LAB:
+                    code, p = _label(buf, p, N)
+                    if code < 0:
+                        return row, n_ent, n_slow, False
+                    Y[row, outcol[a]] = code == 1
+                elif kind == NUM or kind == NOM:
+                    if n_ent >= ent_row.size:
+                        return row, n_ent, n_slow, False
+                    if kind == NUM:
+                        start = p
+                        status, value, p = _number(buf, p, N, pow10)
+                        if status == 0:
+                            return row, n_ent, n_slow, False
+                        if status == 2:
+                            if n_slow >= slow.shape[0]:
+                                return row, n_ent, n_slow, False
+                            slow[n_slow, 0] = n_ent
+                            slow[n_slow, 1] = start
+                            slow[n_slow, 2] = p
+                            n_slow += 1
+                    else:
+                        ok, value, p = _nominal(buf, p, N, nom_lo[a], nom_n[a], nom_vals)
+                        if not ok:
+                            return row, n_ent, n_slow, False
+                    ent_row[n_ent] = row
+                    ent_col[n_ent] = outcol[a]
+                    ent_val[n_ent] = value
+                    n_ent += 1
+                else:  # a string / date attribute
+                    return row, n_ent, n_slow, False
+                p = _blanks(buf, p, N)
+                if p < N and buf[p] == 44:  # ','
+                    p += 1
+                    continue
+                if p < N and buf[p] == 125:  # '}'
+                    p += 1
+                    break
+                return row, n_ent, n_slow, False
+        p = _blanks(buf, p, N)
+        if p < N and buf[p] != 10:  # text after the closing brace
+            return row, n_ent, n_slow, False
+        line_of[row] = line
+        row += 1
+        line += 1
+        pos = p + 1
+    return row, n_ent, n_slow, True
 
 
 def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n_labels,
@@ -242,23 +372,84 @@ def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n
     V = np.empty((max_rows, n_features), dtype=np.float64)
     Y = np.zeros((max_rows, n_labels), dtype=np.bool_)
     line_of = np.empty(max_rows, dtype=np.int64)
-    slow = np.empty((max(64, max_rows), 4), dtype=np.int64)
+    slow = np.empty((buf.size // 2 + 1, 4), dtype=np.int64)  # at most one per value
     rows, n_slow, ok = _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals,
                                           _POW10, V, Y, line_of, slow)
     if not ok:
         return None
     V, Y, line_of = V[:rows], Y[:rows], line_of[:rows]
     if n_slow:
-        raw = buf.tobytes()
-        for r, c, a, b in slow[:n_slow].tolist():
-            try:
-                value = float(raw[a:b])
-            except ValueError:
-                return None
-            if value != value or value in (np.inf, -np.inf):
-                return None
-            V[r, c] = value
+        slow = slow[:n_slow]
+        flat = V.reshape(-1)  # a view: V is a C-contiguous slice
+        if not _slow_values(buf, slow[:, 2:], flat, slow[:, 0] * n_features + slow[:, 1]):
+            return None
     return V, Y, line_of
+
+
+def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, max_rows):
+    """Parse a block of sparse ARFF rows (``{index value, ...}``) into arrays, or say it
+    cannot.
+
+    Takes rows whose indices are canonical integers naming each attribute at most once,
+    with numeric, integer-coded nominal or 0/1/? label values (see the module notes);
+    ``{}`` is a row with no entry. An absent label takes its ``base_y`` value.
+
+    Parameters
+    ----------
+    buf, kinds, outcol, nom_lo, nom_n, nom_vals
+        As for :func:`parse_dense_block`.
+    base_y
+        Per label column, its value when the row does not name it (``bool``).
+    max_rows
+        At most this many rows (the number of lines of the block will do).
+
+    Returns
+    -------
+    tuple or None
+        ``(Y, line_of, ent_row, ent_col, ent_val)``: the rows' labels, each row's line
+        (0-based within the block), and the feature entries in the order written (row,
+        feature column, value); ``None`` where the block has anything the parser does
+        not take.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kinds = np.array([LAB, NUM, NUM]); outcol = np.array([0, 0, 1])
+    >>> zero = np.zeros(3, dtype=np.int64)
+    >>> Y, line_of, rows, cols, vals = parse_sparse_block(
+    ...     np.frombuffer(b"{2 0.5, 0 1}\\n{}\\n{1 -2,2 0}\\n", np.uint8),
+    ...     kinds, outcol, zero, zero, np.zeros(0), np.zeros(1, dtype=bool), 3)
+    >>> Y.ravel().tolist(), rows.tolist(), cols.tolist(), vals.tolist()
+    ([True, False, False], [0, 2, 2], [1, 0, 1], [0.5, -2.0, 0.0])
+    """
+    Y = np.zeros((max_rows, base_y.size), dtype=np.bool_)
+    line_of = np.empty(max_rows, dtype=np.int64)
+    cap = buf.size // 4 + 2  # an entry takes at least 4 bytes ("0 1,")
+    ent_row = np.empty(cap, dtype=np.int64)
+    ent_col = np.empty(cap, dtype=np.int64)
+    ent_val = np.empty(cap, dtype=np.float64)
+    seen = np.zeros(kinds.size, dtype=np.int64)
+    slow = np.empty((cap, 3), dtype=np.int64)
+    rows, n_ent, n_slow, ok = _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n,
+                                                  nom_vals, base_y, _POW10, Y, line_of,
+                                                  ent_row, ent_col, ent_val, seen, slow)
+    if not ok:
+        return None
+    ent_val = ent_val[:n_ent]
+    if n_slow and not _slow_values(buf, slow[:n_slow, 1:], ent_val, slow[:n_slow, 0]):
+        return None
+    return Y[:rows], line_of[:rows], ent_row[:n_ent], ent_col[:n_ent], ent_val
+
+
+def _slow_values(buf, spans, out, where) -> bool:
+    """``float()`` of each byte span into ``out[where]``; False if one is not finite."""
+    raw = buf.tobytes()
+    for (a, b), i in zip(spans.tolist(), where.tolist()):
+        value = float(raw[a:b])
+        if value != value or value in (np.inf, -np.inf):
+            return False
+        out[i] = value
+    return True
 
 
 def warm_up() -> None:
@@ -271,3 +462,5 @@ def warm_up() -> None:
     i64 = np.zeros(1, dtype=np.int64)
     parse_dense_block(np.frombuffer(b"1\n", dtype=np.uint8), i64, i64, i64, i64,
                       np.zeros(0), 1, 0, 1)
+    parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, i64, i64,
+                       np.zeros(0), np.zeros(0, dtype=np.bool_), 1)

@@ -651,12 +651,13 @@ class ArffReader(StreamReader):
 
         Each batch equals ``to_batch(records, sparse=True)`` of the same records read one
         by one (same arrays, dtypes, names and ``named_at``); the last may be shorter.
-        Blocks of dense rows are parsed straight into arrays by a compiled parser, with no
-        dict per record; a block the parser does not take (sparse rows, quotes, ``?``
-        features, nominal values other than plain integers, anything malformed) is read
-        record by record, so errors (file, line, reason), ``skip_bad`` and its counts are
-        the record path's. Memory holds one batch. Like ``iter(reader)``, each call
-        re-opens the file and resets ``n_read``, ``n_bad``, ``bad`` and ``line``.
+        Blocks of rows (dense, or sparse in a sparse file) are parsed straight into arrays
+        by a compiled parser, with no dict per record; a block the parser does not take
+        (quotes, ``?`` features, a row of the other kind, nominal values other than plain
+        integers, an index named twice, anything malformed) is read record by record, so
+        errors (file, line, reason), ``skip_bad`` and its counts are the record path's.
+        Memory holds one batch. Like ``iter(reader)``, each call re-opens the file and
+        resets ``n_read``, ``n_bad``, ``bad`` and ``line``.
 
         Parameters
         ----------
@@ -682,7 +683,7 @@ class ArffReader(StreamReader):
 
         sizes = repeat(operator.index(size)) if isinstance(size, int) else iter(size)
         self._reset()
-        plan = None if self.sparse else self._fast_plan()
+        plan = self._fast_plan()
         f = open_text(self.path)
         try:
             lines = iter(f)
@@ -692,7 +693,7 @@ class ArffReader(StreamReader):
             for want in sizes:
                 if want < 1:
                     raise ValueError(f"batch sizes must be >= 1, got {want}")
-                parts: list = []  # (V, Y) blocks parsed by the compiled parser
+                parts: list = []  # blocks parsed by the compiled parser
                 records = None  # the batch's records, once a block needs the record path
                 got = 0
                 while got < want:
@@ -704,15 +705,15 @@ class ArffReader(StreamReader):
                     if plan is not None and records is None:
                         parsed = self._parse_block(block, plan)
                     if parsed is not None:
-                        V, Y, line_of = parsed
-                        if len(V):
-                            parts.append((V, Y))
-                            got += len(V)
-                            self.n_read += len(V)
+                        part, line_of = parsed
+                        if line_of.size:
+                            parts.append(part)
+                            got += line_of.size
+                            self.n_read += line_of.size
                             self.line = first + int(line_of[-1])
                         continue
                     if records is None:
-                        records = [rec for V, Y in parts for rec in self._as_records(V, Y)]
+                        records = [rec for part in parts for rec in self._as_records(part)]
                     for record in self._parse_lines(block, first):
                         records.append(record)
                         got += 1
@@ -733,15 +734,15 @@ class ArffReader(StreamReader):
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the block parser of :meth:`iter_batches`."""
-        plan = None if self.sparse else self._fast_plan()
-        if plan is not None:
+        if self._fast_plan() is not None:
             from stream.readers._fastparse import warm_up
 
             warm_up()
 
     def _fast_plan(self):
-        """The compiled parser's description of the attributes, or None where some
-        attribute needs the record path (a nominal feature with non-integer values)."""
+        """The compiled parser's description of the attributes (a dict), or None where
+        some attribute needs the record path: a nominal feature with values other than
+        plain integers, or (sparse files) one whose absent value is not 0."""
         if hasattr(self, "_plan"):
             return self._plan
         import numpy as np
@@ -774,39 +775,84 @@ class ArffReader(StreamReader):
             nom_lo.append(lo)
             nom_n.append(n)
         else:
-            as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-            plan = (as64(kinds), as64(outcol), as64(nom_lo), as64(nom_n),
-                    np.concatenate(tables) if tables else np.zeros(0), n_feat, n_lab)
+            if not (self.sparse and self._defaults):
+                as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+                plan = {"kinds": as64(kinds), "outcol": as64(outcol), "nom_lo": as64(nom_lo),
+                        "nom_n": as64(nom_n),
+                        "nom_vals": np.concatenate(tables) if tables else np.zeros(0),
+                        "n_features": n_feat, "n_labels": n_lab,
+                        "base_y": np.array(list(self._base_y.values()), dtype=np.bool_)}
         self._plan = plan
         return plan
 
     def _parse_block(self, block: list, plan):
+        """``(part, line_of)`` of a block of lines the compiled parser takes, else None."""
         import numpy as np
 
-        from stream.readers._fastparse import parse_dense_block
+        from stream.readers._fastparse import parse_dense_block, parse_sparse_block
 
         buf = np.frombuffer("".join(block).encode("utf-8"), dtype=np.uint8)
-        return parse_dense_block(buf, *plan, max_rows=len(block))
+        args = (buf, plan["kinds"], plan["outcol"], plan["nom_lo"], plan["nom_n"],
+                plan["nom_vals"])
+        if self.sparse:
+            parsed = parse_sparse_block(*args, plan["base_y"], max_rows=len(block))
+            if parsed is None:
+                return None
+            Y, line_of, rows, cols, vals = parsed
+            return ("sparse", Y, rows, cols, vals), line_of
+        parsed = parse_dense_block(*args, plan["n_features"], plan["n_labels"],
+                                   max_rows=len(block))
+        if parsed is None:
+            return None
+        V, Y, line_of = parsed
+        return ("dense", Y, V), line_of
 
-    def _as_records(self, V, Y) -> list:
+    def _as_records(self, part) -> list:
+        """The records of a parsed block, as the record path gives them."""
         fnames, lnames = self.feature_names, self.label_names
-        return [(dict(zip(fnames, v)), dict(zip(lnames, y)))
-                for v, y in zip(V.tolist(), Y.tolist())]
+        ys = [dict(zip(lnames, y)) for y in part[1].tolist()]
+        if part[0] == "dense":
+            return [(dict(zip(fnames, v)), y) for v, y in zip(part[2].tolist(), ys)]
+        _, _, rows, cols, vals = part
+        xs = [{} for _ in ys]
+        for r, c, v in zip(rows.tolist(), cols.tolist(), vals.tolist()):
+            xs[r][fnames[c]] = v
+        return list(zip(xs, ys))
 
     def _batch(self, parts: list):
-        """The batch of dense rows ``parts`` as ``to_batch`` would build it."""
+        """The batch of the parsed blocks ``parts``, as ``to_batch`` builds it from their
+        records: CSR in each row's order, explicit zeros kept, the feature columns in
+        first-seen order."""
         import numpy as np
         import scipy.sparse as sp
 
         from stream.batch import Batch
 
-        V = parts[0][0] if len(parts) == 1 else np.concatenate([v for v, _ in parts])
-        Y = parts[0][1] if len(parts) == 1 else np.concatenate([y for _, y in parts])
-        n, d = V.shape
-        indptr = np.arange(n + 1, dtype=np.int64) * d
-        indices = np.tile(np.arange(d, dtype=np.int64), n)
-        X = sp.csr_matrix((V.ravel(), indices, indptr), shape=(n, d))
-        return Batch(X, Y, list(self.feature_names), list(self.label_names), None,
+        def cat(i):
+            return parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+
+        Y = cat(1)
+        n = Y.shape[0]
+        names = self.feature_names
+        if parts[0][0] == "dense":
+            V = cat(2)
+            d = V.shape[1]
+            indptr = np.arange(n + 1, dtype=np.int64) * d
+            X = sp.csr_matrix((V.ravel(), np.tile(np.arange(d, dtype=np.int64), n), indptr),
+                              shape=(n, d))
+        else:
+            offsets = np.cumsum([0] + [p[1].shape[0] for p in parts[:-1]])
+            rows = np.concatenate([p[2] + o for p, o in zip(parts, offsets)])
+            cols, vals = cat(3), cat(4)
+            uniq, first = np.unique(cols, return_index=True)
+            order = uniq[np.argsort(first, kind="stable")]  # columns by first appearance
+            position = np.empty(len(names), dtype=np.int64)
+            position[order] = np.arange(order.size, dtype=np.int64)
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+            X = sp.csr_matrix((vals, position[cols], indptr), shape=(n, order.size))
+            names = [names[j] for j in order.tolist()]
+        return Batch(X, Y, list(names), list(self.label_names), None,
                      np.zeros(len(self.label_names), dtype=np.int64))
 
     def _parse_careful(self, line: str) -> tuple[dict, dict]:
