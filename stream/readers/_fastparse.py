@@ -452,15 +452,18 @@ def _slow_values(buf, spans, out, where) -> bool:
     return True
 
 
-def warm_up() -> None:
-    """Compile (or load from numba's cache) the parser, with the argument types of a read.
+def warm_up(sparse: bool = False) -> None:
+    """Compile (or load from numba's cache) the dense or the sparse parser, with the
+    argument types of a read.
 
     Examples
     --------
-    >>> warm_up()
+    >>> warm_up(sparse=True)
     """
     i64 = np.zeros(1, dtype=np.int64)
-    parse_dense_block(np.frombuffer(b"1\n", dtype=np.uint8), i64, i64, i64, i64,
-                      np.zeros(0), 1, 0, 1)
-    parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, i64, i64,
-                       np.zeros(0), np.zeros(0, dtype=np.bool_), 1)
+    if sparse:
+        parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, i64, i64,
+                           np.zeros(0), np.zeros(0, dtype=np.bool_), 1)
+    else:
+        parse_dense_block(np.frombuffer(b"1\n", dtype=np.uint8), i64, i64, i64, i64,
+                          np.zeros(0), 1, 0, 1)

@@ -737,7 +737,7 @@ class ArffReader(StreamReader):
         if self._fast_plan() is not None:
             from stream.readers._fastparse import warm_up
 
-            warm_up()
+            warm_up(sparse=self.sparse)
 
     def _fast_plan(self):
         """The compiled parser's description of the attributes (a dict), or None where
