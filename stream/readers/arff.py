@@ -60,6 +60,7 @@ from itertools import islice
 from typing import NamedTuple, TextIO
 
 from stream.errors import LabelLayoutError, StreamError
+from stream.readers._batches import BlockBatches
 from stream.readers._text import (
     StreamReader,
     bool_token,
@@ -422,13 +423,16 @@ _NUM, _NOM, _LAB, _SKIP = range(4)
 _LABELS: dict[str, bool] = {**bool_token_map(), "?": False, " ?": False}
 
 
-class ArffReader(StreamReader):
+class ArffReader(BlockBatches, StreamReader):
     """Read an ARFF file (dense or sparse, Mulan or MEKA layout) record by record.
 
     Only the header is parsed on creation; each ``iter(reader)`` re-opens the file (gzip or
     not, by magic bytes) and yields ``(x, y)`` with ``x: dict[str, float]`` and
-    ``y: dict[str, bool]`` holding every declared label. See the module notes for the
-    label layout and the value rules.
+    ``y: dict[str, bool]`` holding every declared label. ``reader.iter_batches(size)``
+    reads the same records as batches, blocks of plain rows parsed by compiled code
+    (no dict per record; quotes, ``?`` features, rows of the other kind, nominal
+    features other than plain integers and an index named twice go the record path).
+    See the module notes for the label layout and the value rules.
 
     Parameters
     ----------
@@ -620,9 +624,12 @@ class ArffReader(StreamReader):
 
     def _records(self, f: TextIO) -> Iterator[tuple[dict, dict]]:
         lines = iter(f)
-        for _ in islice(lines, self._data_line):  # the header
+        yield from self._parse_lines(lines, self._skip_header(lines))
+
+    def _skip_header(self, lines) -> int:
+        for _ in islice(lines, self._data_line):
             pass
-        yield from self._parse_lines(lines, self._data_line + 1)
+        return self._data_line + 1
 
     def _parse_lines(self, lines, first: int) -> Iterator[tuple[dict, dict]]:
         """The records of data ``lines``, the first of which is line ``first`` of the file
@@ -645,92 +652,6 @@ class ArffReader(StreamReader):
             yield x, y
 
     # -- batches (the replay's fast path) ----------------------------------------------
-
-    def iter_batches(self, size) -> Iterator:
-        """Read the file as :class:`~stream.batch.Batch` objects of ``size`` records.
-
-        Each batch equals ``to_batch(records, sparse=True)`` of the same records read one
-        by one (same arrays, dtypes, names and ``named_at``); the last may be shorter.
-        Blocks of rows (dense, or sparse in a sparse file) are parsed straight into arrays
-        by a compiled parser, with no dict per record; a block the parser does not take
-        (quotes, ``?`` features, a row of the other kind, nominal values other than plain
-        integers, an index named twice, anything malformed) is read record by record, so
-        errors (file, line, reason), ``skip_bad`` and its counts are the record path's.
-        Memory holds one batch. Like ``iter(reader)``, each call re-opens the file and
-        resets ``n_read``, ``n_bad``, ``bad`` and ``line``.
-
-        Parameters
-        ----------
-        size
-            Records per batch (an int), or an iterable of batch sizes: reading stops
-            when it runs out.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.arff")
-        >>> with open(path, "w") as f:
-        ...     _ = f.write("@relation 'tiny: -C 1'\\n@attribute sky {0,1}\\n"
-        ...                 "@attribute blue numeric\\n@data\\n1,0.5\\n0,0\\n1,2\\n")
-        >>> reader = ArffReader(path)
-        >>> [(b.X.toarray().ravel().tolist(), b.Y.ravel().tolist())
-        ...  for b in reader.iter_batches(2)]
-        [([0.5, 0.0], [True, False]), ([2.0], [True])]
-        >>> reader.n_read, reader.line
-        (3, 7)
-        """
-        from itertools import repeat
-
-        sizes = repeat(operator.index(size)) if isinstance(size, int) else iter(size)
-        self._reset()
-        plan = self._fast_plan()
-        f = open_text(self.path)
-        try:
-            lines = iter(f)
-            for _ in islice(lines, self._data_line):  # the header
-                pass
-            next_line = self._data_line + 1
-            for want in sizes:
-                if want < 1:
-                    raise ValueError(f"batch sizes must be >= 1, got {want}")
-                parts: list = []  # blocks parsed by the compiled parser
-                records = None  # the batch's records, once a block needs the record path
-                got = 0
-                while got < want:
-                    block = list(islice(lines, want - got))
-                    if not block:
-                        break
-                    first, next_line = next_line, next_line + len(block)
-                    parsed = None
-                    if plan is not None and records is None:
-                        parsed = self._parse_block(block, plan)
-                    if parsed is not None:
-                        part, line_of = parsed
-                        if line_of.size:
-                            parts.append(part)
-                            got += line_of.size
-                            self.n_read += line_of.size
-                            self.line = first + int(line_of[-1])
-                        continue
-                    if records is None:
-                        records = [rec for part in parts for rec in self._as_records(part)]
-                    for record in self._parse_lines(block, first):
-                        records.append(record)
-                        got += 1
-                if not got:
-                    break
-                yield self._batch(parts) if records is None else _to_batch(records)
-                if got < want:
-                    break
-        finally:
-            f.close()
-            if self.n_bad:
-                logger.warning(
-                    "%s: skipped %d malformed record(s) in this pass, read %d",
-                    self.path,
-                    self.n_bad,
-                    self.n_read,
-                )
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the block parser of :meth:`iter_batches`."""
@@ -951,12 +872,6 @@ class ArffReader(StreamReader):
                     f"declared values {{{shown}}}"
                 )
             x[name] = value
-
-
-def _to_batch(records: list):
-    from stream.batch import to_batch
-
-    return to_batch(records, sparse=True)
 
 
 def _integer_codes(table: dict):
