@@ -341,6 +341,119 @@ def test_random_sparse_mutations_match_the_record_path(tmp_path):
                 check_equal(reader, [16] * 5)
 
 
+# -- LIBSVM / XMC ------------------------------------------------------------------------
+
+def libsvm_rows(n, seed=7, n_features=60, n_labels=12):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        labels = rng.sample(range(n_labels), rng.randint(0, 3))
+        feats = rng.sample(range(n_features), rng.randint(1, 8))
+        pairs = " ".join(f"{j}:{rng.choice(['1', '0', f'{rng.uniform(-3, 3):.5g}'])}"
+                         for j in feats)
+        head = ",".join(map(str, labels)) if labels else ""
+        rows.append(f"{head} {pairs}".rstrip() if head else " " + pairs)
+    return rows
+
+
+def write_libsvm(tmp_path, rows, header=True, name="x.txt", skip_bad=False):
+    from stream.readers import LibSVMReader
+
+    path = tmp_path / name
+    text = (f"{len(rows)} 60 12\n" if header else "") + "".join(r + "\n" for r in rows)
+    path.write_text(text, encoding="utf-8")
+    return LibSVMReader(path, skip_bad=skip_bad)
+
+
+LIBSVM_MALFORMED = {
+    "bad number": "1 3:abc",
+    "feature out of range": "1 61:1",
+    "label out of range": "13 3:1",
+    "no colon": "1 3",
+    "empty label": "1,,2 3:1",
+    "NaN": "1 3:nan",
+    "two colons": "1 3:1:2",
+}
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_libsvm_batches_equal_to_batch_of_the_records(tmp_path, spy_record_path, header):
+    rows = libsvm_rows(300)
+    rows[10] = "# a comment line"
+    rows[11] = "3 4:1 # a comment after a record"
+    rows[12] = ""
+    reader = write_libsvm(tmp_path, rows, header=header)
+    list(reader.iter_batches(100))
+    assert spy_record_path == []
+    fast = check_equal(reader, [100] * 4)
+    assert [len(b) for b in fast] == [100, 100, 98]
+    check_equal(reader, [1, 5, 64, 300])
+
+
+@pytest.mark.parametrize("problem", sorted(LIBSVM_MALFORMED))
+def test_malformed_libsvm_lines_give_the_record_paths_error(tmp_path, problem):
+    rows = libsvm_rows(200)
+    rows[150] = LIBSVM_MALFORMED[problem]
+    reader = write_libsvm(tmp_path, rows)
+    expected = first_error(lambda: list(reader))
+    assert "line 152" in expected
+    assert first_error(lambda: list(reader.iter_batches(64))) == expected
+    reader = write_libsvm(tmp_path, rows, name="skip.txt", skip_bad=True)
+    check_equal(reader, [64] * 4)
+    assert reader.n_bad == 1
+
+
+def test_libsvm_lines_the_parser_leaves_to_the_record_path(tmp_path):
+    rows = libsvm_rows(200)
+    rows[5] = "1 3:1 3:2"  # named twice: the last value wins
+    rows[70] = "1 003:1"  # read as f3
+    rows[71] = "007 3:1"  # the label id as written
+    rows[130] = "1 qid:4 3:1_0"  # qid is ignored; float() takes underscores
+    reader = write_libsvm(tmp_path, rows, header=False)
+    check_equal(reader, [64] * 4)
+
+
+def test_random_libsvm_mutations_match_the_record_path(tmp_path):
+    rng = random.Random(17)
+    junk = ["", " ", "\t", ",", ":", "1", "0", "9", "-", ".", "e", "x", "#", "q", "1:2"]
+    for trial in range(60):
+        rows = libsvm_rows(40, seed=trial)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(rows))
+            j = rng.randrange(len(rows[i]) + 1)
+            rows[i] = rows[i][:j] + rng.choice(junk) + rows[i][j + rng.randint(0, 2):]
+        for skip_bad in (False, True):
+            reader = write_libsvm(tmp_path, rows, header=trial % 2 == 0,
+                                  name=f"m{trial}.txt", skip_bad=skip_bad)
+            try:
+                list(reader)
+            except MalformedRecordError as err:
+                with pytest.raises(MalformedRecordError) as info:
+                    list(reader.iter_batches(16))
+                assert str(info.value) == str(err)
+            else:
+                check_equal(reader, [16] * 5)
+
+
+@pytest.mark.parametrize("learner", ["br", "ihomer"])
+def test_libsvm_replay_through_batches_equals_the_record_path(tmp_path, monkeypatch, learner):
+    from stream.readers import LibSVMReader
+
+    path = write_libsvm(tmp_path, libsvm_rows(700)).path
+    argv = [path, "--learner", learner, "--json", "--quiet"]
+    calls = []
+    with monkeypatch.context() as m:
+        original = LibSVMReader._parse_lines
+        m.setattr(LibSVMReader, "_parse_lines",
+                  lambda self, lines, first: calls.append(first) or original(self, lines, first))
+        fast = replay(argv)
+    assert calls == []  # the batches came from the compiled parser
+    with monkeypatch.context() as m:
+        m.setattr(LibSVMReader, "iter_batches", None)
+        slow = replay(argv)
+    assert fast == slow and fast["instances"] == 700
+
+
 # -- through the prequential loop and the replay ------------------------------------------
 
 DROP = ("seconds", "instances_per_second")

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block", "parse_sparse_block", "warm_up"]
+__all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block", "parse_sparse_block",
+           "parse_libsvm_block", "warm_up"]
 
 NUM, NOM, LAB, SKIP = 0, 1, 2, 3
 
@@ -327,6 +328,103 @@ def _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, pow
     return row, n_ent, n_slow, True
 
 
+
+@njit(cache=True, nogil=True)
+def _digits(buf, p, N):
+    """A canonical non-negative integer (no leading zero, at most 18 digits) from ``p``:
+    ``(value, end)``, value -1 if there is none."""
+    if p >= N or not (48 <= buf[p] <= 57):
+        return -1, p
+    if buf[p] == 48 and p + 1 < N and 48 <= buf[p + 1] <= 57:
+        return -1, p
+    v = 0
+    nd = 0
+    while p < N and 48 <= buf[p] <= 57:
+        v = v * 10 + (buf[p] - 48)
+        nd += 1
+        p += 1
+    if nd > 18:
+        return -1, p
+    return v, p
+
+
+@njit(cache=True, nogil=True)
+def _parse_libsvm_block(buf, max_feature, max_label, pow10, line_of, lab_row, lab_id,
+                        ent_row, ent_id, ent_val, slow):
+    # returns (rows, labels, entries, n_slow, ok); slow[i] = (entry, start, end)
+    N = buf.size
+    pos = 0
+    line = 0
+    row = 0
+    n_lab = 0
+    n_ent = 0
+    n_slow = 0
+    while pos < N:
+        e = pos
+        while e < N and buf[e] != 10:
+            e += 1
+        c = pos  # the line's content ends at '#' or at the newline
+        while c < e and buf[c] != 35:
+            c += 1
+        if _blanks(buf, pos, c) >= c:  # a blank or comment line
+            pos = e + 1
+            line += 1
+            continue
+        if row >= line_of.size:
+            return row, n_lab, n_ent, n_slow, False
+        q = pos
+        if buf[pos] != 32 and buf[pos] != 9:  # a first token without ':' lists labels
+            t = pos
+            colon = False
+            while t < c and buf[t] != 32 and buf[t] != 9:
+                if buf[t] == 58:
+                    colon = True
+                t += 1
+            if not colon:
+                while True:
+                    v, q = _digits(buf, q, t)
+                    if v < 0 or (max_label >= 0 and v > max_label) or n_lab >= lab_row.size:
+                        return row, n_lab, n_ent, n_slow, False
+                    lab_row[n_lab] = row
+                    lab_id[n_lab] = v
+                    n_lab += 1
+                    if q < t and buf[q] == 44:  # ','
+                        q += 1
+                        continue
+                    if q == t:
+                        break
+                    return row, n_lab, n_ent, n_slow, False
+        while True:
+            q = _blanks(buf, q, c)
+            if q >= c:
+                break
+            v, q = _digits(buf, q, c)
+            if v < 0 or (max_feature >= 0 and v > max_feature):
+                return row, n_lab, n_ent, n_slow, False
+            if q >= c or buf[q] != 58:  # ':'
+                return row, n_lab, n_ent, n_slow, False
+            start = q + 1
+            status, value, q = _number(buf, start, c, pow10)
+            if status == 0 or (q < c and buf[q] != 32 and buf[q] != 9):
+                return row, n_lab, n_ent, n_slow, False
+            if n_ent >= ent_row.size:
+                return row, n_lab, n_ent, n_slow, False
+            if status == 2:
+                slow[n_slow, 0] = n_ent
+                slow[n_slow, 1] = start
+                slow[n_slow, 2] = q
+                n_slow += 1
+            ent_row[n_ent] = row
+            ent_id[n_ent] = v
+            ent_val[n_ent] = value
+            n_ent += 1
+        line_of[row] = line
+        row += 1
+        line += 1
+        pos = e + 1
+    return row, n_lab, n_ent, n_slow, True
+
+
 def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n_labels,
                       max_rows):
     """Parse a block of dense ARFF data lines into arrays, or say it cannot.
@@ -441,6 +539,52 @@ def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, max_
     return Y[:rows], line_of[:rows], ent_row[:n_ent], ent_col[:n_ent], ent_val
 
 
+def parse_libsvm_block(buf, max_feature, max_label, max_rows):
+    """Parse a block of LIBSVM / XMC lines (``labels index:value ...``) into arrays, or
+    say it cannot.
+
+    Takes label ids and feature indices written as canonical integers (at most
+    ``max_label`` / ``max_feature`` where these are >= 0: the header's ``L`` and ``D``)
+    and numbers as in :func:`parse_dense_block`; ``#`` starts a comment. A line that
+    starts with a blank has no labels. Not taken: ``qid:``, ``+1``-style labels, blanks
+    other than space and tab, anything malformed.
+
+    Returns
+    -------
+    tuple or None
+        ``(line_of, lab_row, lab_id, ent_row, ent_id, ent_val)``: each row's line (0-based
+        within the block), the label ids of each row and its feature entries, in the
+        order written; ``None`` where the block has anything the parser does not take.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = parse_libsvm_block(np.frombuffer(b"3,1 2:0.5 7:1\\n # note\\n 4:2\\n", np.uint8),
+    ...                          -1, -1, 3)
+    >>> [a.tolist() for a in out]
+    [[0, 2], [0, 0], [3, 1], [0, 0, 1], [2, 7, 4], [0.5, 1.0, 2.0]]
+    """
+    line_of = np.empty(max_rows, dtype=np.int64)
+    cap = buf.size // 2 + 1  # an entry or a label takes at least 2 bytes
+    lab_row = np.empty(cap, dtype=np.int64)
+    lab_id = np.empty(cap, dtype=np.int64)
+    cap = buf.size // 4 + 2  # an entry takes at least 4 bytes ("1:2 ")
+    ent_row = np.empty(cap, dtype=np.int64)
+    ent_id = np.empty(cap, dtype=np.int64)
+    ent_val = np.empty(cap, dtype=np.float64)
+    slow = np.empty((cap, 3), dtype=np.int64)
+    rows, n_lab, n_ent, n_slow, ok = _parse_libsvm_block(
+        buf, max_feature, max_label, _POW10, line_of, lab_row, lab_id, ent_row, ent_id,
+        ent_val, slow)
+    if not ok:
+        return None
+    ent_val = ent_val[:n_ent]
+    if n_slow and not _slow_values(buf, slow[:n_slow, 1:], ent_val, slow[:n_slow, 0]):
+        return None
+    return (line_of[:rows], lab_row[:n_lab], lab_id[:n_lab], ent_row[:n_ent],
+            ent_id[:n_ent], ent_val)
+
+
 def _slow_values(buf, spans, out, where) -> bool:
     """``float()`` of each byte span into ``out[where]``; False if one is not finite."""
     raw = buf.tobytes()
@@ -452,8 +596,8 @@ def _slow_values(buf, spans, out, where) -> bool:
     return True
 
 
-def warm_up(sparse: bool = False) -> None:
-    """Compile (or load from numba's cache) the dense or the sparse parser, with the
+def warm_up(sparse: bool = False, libsvm: bool = False) -> None:
+    """Compile (or load from numba's cache) the dense, sparse or LIBSVM parser, with the
     argument types of a read.
 
     Examples
@@ -461,7 +605,9 @@ def warm_up(sparse: bool = False) -> None:
     >>> warm_up(sparse=True)
     """
     i64 = np.zeros(1, dtype=np.int64)
-    if sparse:
+    if libsvm:
+        parse_libsvm_block(np.frombuffer(b"1 1:1\n", dtype=np.uint8), -1, -1, 1)
+    elif sparse:
         parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, i64, i64,
                            np.zeros(0), np.zeros(0, dtype=np.bool_), 1)
     else:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from stream.errors import StreamError
+from stream.readers._batches import BlockBatches
 from stream.readers._text import StreamReader, open_text
 
 __all__ = ["LibSVMReader", "read_libsvm_header"]
@@ -58,7 +59,7 @@ def _header(line: str) -> tuple[int, int, int] | None:
     return n, d, l_
 
 
-class LibSVMReader(StreamReader):
+class LibSVMReader(BlockBatches, StreamReader):
     """Read a LIBSVM / XMC multi-label file record by record.
 
     Parameters
@@ -97,17 +98,30 @@ class LibSVMReader(StreamReader):
         self.header = read_libsvm_header(self.path)
 
     def _records(self, f: TextIO) -> Iterator[tuple[dict, dict]]:
-        header = self.header
-        parse = _line_parser(header)
-        started = header is None
-        for lineno, raw in enumerate(f, 1):
+        lines = iter(f)
+        yield from self._parse_lines(lines, self._skip_header(lines))
+        self._end_of_pass()
+
+    def _skip_header(self, lines) -> int:
+        """Consume the ``N D L`` line (the first that is not blank once comments are cut)
+        where the file has one; the line number of the next line."""
+        lineno = 0
+        if self.header is not None:
+            for lineno, raw in enumerate(lines, 1):  # noqa: B007 (read after the loop)
+                if "#" in raw:
+                    raw = raw[: raw.index("#")]
+                if raw.strip():
+                    break
+        return lineno + 1
+
+    def _parse_lines(self, lines, first: int) -> Iterator[tuple[dict, dict]]:
+        """The records of data ``lines``, the first of which is line ``first``."""
+        parse = _line_parser(self.header)
+        for lineno, raw in enumerate(lines, first):
             if "#" in raw:
                 raw = raw[: raw.index("#")]
             line = raw.rstrip()
             if not line.strip():
-                continue
-            if not started:
-                started = True  # the header line
                 continue
             try:
                 x, y = parse(line)
@@ -117,6 +131,9 @@ class LibSVMReader(StreamReader):
             self.n_read += 1
             self.line = lineno
             yield x, y
+
+    def _end_of_pass(self) -> None:
+        header = self.header
         if header is not None and self.n_read + self.n_bad != header[0]:
             logger.warning(
                 "%s: the header announces %d records, the file holds %d",
@@ -124,6 +141,90 @@ class LibSVMReader(StreamReader):
                 header[0],
                 self.n_read + self.n_bad,
             )
+
+    # -- batches (the replay's fast path) ----------------------------------------------
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the block parser of ``iter_batches``."""
+        from stream.readers._fastparse import warm_up
+
+        warm_up(libsvm=True)
+
+    def _fast_plan(self):
+        header = self.header
+        return (header[1], header[2]) if header is not None else (-1, -1)
+
+    def _parse_block(self, block: list, plan):
+        """``(part, line_of)`` of a block the compiled parser takes (no feature named
+        twice in a row), else None."""
+        import numpy as np
+
+        from stream.readers._fastparse import parse_libsvm_block
+
+        buf = np.frombuffer("".join(block).encode("utf-8"), dtype=np.uint8)
+        parsed = parse_libsvm_block(buf, plan[0], plan[1], len(block))
+        if parsed is None:
+            return None
+        line_of, lab_row, lab_id, ent_row, ent_id, ent_val = parsed
+        if ent_id.size > 1:  # a feature named twice in a row: the record path keeps the last
+            order = np.lexsort((ent_id, ent_row))
+            r, i = ent_row[order], ent_id[order]
+            if ((r[1:] == r[:-1]) & (i[1:] == i[:-1])).any():
+                return None
+        return (line_of.size, lab_row, lab_id, ent_row, ent_id, ent_val), line_of
+
+    @staticmethod
+    def _as_records(part) -> list:
+        n, lab_row, lab_id, ent_row, ent_id, ent_val = part
+        xs = [{} for _ in range(n)]
+        ys = [{} for _ in range(n)]
+        for r, i in zip(lab_row.tolist(), lab_id.tolist()):
+            ys[r][str(i)] = True
+        for r, i, v in zip(ent_row.tolist(), ent_id.tolist(), ent_val.tolist()):
+            xs[r]["f" + str(i)] = v
+        return list(zip(xs, ys))
+
+    @staticmethod
+    def _batch(parts: list):
+        """The batch of the parsed blocks, as ``to_batch`` builds it from their records:
+        features and labels in first-seen order, each label named at its first row."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        from stream.batch import Batch
+
+        offsets = np.cumsum([0] + [p[0] for p in parts[:-1]])
+        n = sum(p[0] for p in parts)
+
+        def cat(i, shift=False):
+            if len(parts) == 1:
+                return parts[0][i]
+            return np.concatenate([p[i] + o if shift else p[i] for p, o in zip(parts, offsets)])
+
+        lab_row, lab_id = cat(1, shift=True), cat(2)
+        ent_row, ent_id, ent_val = cat(3, shift=True), cat(4), cat(5)
+        f_names, f_col, _ = _first_seen(ent_id)
+        l_names, l_col, l_first = _first_seen(lab_id)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ent_row, minlength=n), out=indptr[1:])
+        X = sp.csr_matrix((ent_val, f_col, indptr), shape=(n, len(f_names)))
+        Y = np.zeros((n, len(l_names)), dtype=bool)
+        Y[lab_row, l_col] = True
+        named_at = lab_row[l_first].astype(np.int64)  # the first row naming each label
+        return Batch(X, Y, ["f" + str(i) for i in f_names], [str(i) for i in l_names],
+                     None, named_at)
+
+
+def _first_seen(ids):
+    """The distinct ``ids`` in order of first appearance, each id's rank in that order,
+    and where each distinct id first appears."""
+    import numpy as np
+
+    uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(uniq.size, dtype=np.int64)
+    rank[order] = np.arange(uniq.size, dtype=np.int64)
+    return uniq[order].tolist(), rank[inverse.reshape(-1)], first[order]
 
 
 _NAMES_KEPT = 1 << 16  # feature names cached per pass (bounded memory on XMC files)
