@@ -177,8 +177,8 @@ def test_skip_bad_keeps_the_counts_of_the_record_path(tmp_path, problem):
 def test_rows_the_parser_leaves_to_the_record_path_are_read_the_same(tmp_path,
                                                                      spy_record_path):
     rows = list(GOOD)
-    rows[3] = "1,0,?,1,2"  # a missing feature
-    rows[120] = "1,0,'0.5',1,'3'"  # quoted values
+    rows[3] = "1,0,'0.5',1,'3'"  # quoted values
+    rows[120] = "1,0,'0.5',1,'3'"
     rows[121] = "  1 , 0 ,\t0.5 , 1 , 3  "  # blanks (the parser takes these)
     rows[122] = "% a comment"
     rows[123] = ""
@@ -190,6 +190,23 @@ def test_rows_the_parser_leaves_to_the_record_path_are_read_the_same(tmp_path,
     # 100 records (it has a comment and a blank line); the rest by the compiled parser
     assert spy_record_path == [8, 108, 208]
     check_equal(reader, [100] * 3)
+
+
+def test_missing_values_leave_the_feature_out_as_on_the_record_path(tmp_path,
+                                                                    spy_record_path):
+    rows = list(GOOD)
+    rows[0] = "1,0,?,?,2"  # the first record lacks x and y: they come after k
+    rows[1] = "?,0,?,1e-3,?"  # a missing label is False, a missing nominal left out
+    for i in range(100, 200):
+        rows[i] = f"0,1,?,{i},{1 + i % 3}"  # x never present in this batch
+    rows[230] = " ? , ? , ? , ? , ? "
+    reader = write(tmp_path, rows)
+    list(reader.iter_batches(100))
+    assert spy_record_path == []
+    fast = check_equal(reader, [100] * 3)
+    assert list(fast[0].feature_names) == ["k", "y", "x"]
+    assert list(fast[1].feature_names) == ["y", "k"]
+    check_equal(reader, [1, 2, 3, 250])
 
 
 def test_numbers_are_the_values_float_gives_bit_for_bit(tmp_path):

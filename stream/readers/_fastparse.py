@@ -19,9 +19,11 @@ raises (or skips) exactly as the record path does. What it takes:
   canonical form, mapped through a table;
 * blanks (space, tab) around values, blank lines and ``%`` comment lines.
 
-Anything else (quotes, ``?`` features, letters, ``NaN``, a wrong number of values, a
-sparse index written ``007`` or named twice, bytes outside ASCII in a value) makes it
-return failure.
+* ``?`` in a dense row's feature: missing (NaN in the parsed block, no entry in the batch).
+
+Anything else (quotes, ``?`` in a sparse row's feature, letters, ``NaN``, a wrong
+number of values, a sparse index written ``007`` or named twice, bytes outside ASCII in
+a value) makes it return failure.
 """
 
 from __future__ import annotations
@@ -179,7 +181,10 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
             if col >= n_attr:
                 return row, n_slow, False
             kind = kinds[col]
-            if kind == NUM:
+            if (kind == NUM or kind == NOM) and p < N and buf[p] == 63:  # '?': missing
+                V[row, outcol[col]] = np.nan
+                p += 1
+            elif kind == NUM:
                 start = p
                 status, value, p = _number(buf, p, N, pow10)
                 if status == 0:
@@ -449,9 +454,9 @@ def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n
     Returns
     -------
     tuple or None
-        ``(V, Y, line_of)``: ``(rows, n_features)`` floats, ``(rows, n_labels)`` bools and
-        each row's line, 0-based within the block; ``None`` where the block has anything
-        the parser does not take.
+        ``(V, Y, line_of)``: ``(rows, n_features)`` floats (NaN for a missing ``?``),
+        ``(rows, n_labels)`` bools and each row's line, 0-based within the block;
+        ``None`` where the block has anything the parser does not take.
 
     Examples
     --------

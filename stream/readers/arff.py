@@ -430,8 +430,8 @@ class ArffReader(BlockBatches, StreamReader):
     not, by magic bytes) and yields ``(x, y)`` with ``x: dict[str, float]`` and
     ``y: dict[str, bool]`` holding every declared label. ``reader.iter_batches(size)``
     reads the same records as batches, blocks of plain rows parsed by compiled code
-    (no dict per record; quotes, ``?`` features, rows of the other kind, nominal
-    features other than plain integers and an index named twice go the record path).
+    (no dict per record; quotes, rows of the other kind, nominal features other than
+    plain integers and a sparse index named twice go the record path).
     See the module notes for the label layout and the value rules.
 
     Parameters
@@ -730,10 +730,16 @@ class ArffReader(BlockBatches, StreamReader):
 
     def _as_records(self, part) -> list:
         """The records of a parsed block, as the record path gives them."""
+        import numpy as np
+
         fnames, lnames = self.feature_names, self.label_names
         ys = [dict(zip(lnames, y)) for y in part[1].tolist()]
         if part[0] == "dense":
-            return [(dict(zip(fnames, v)), y) for v, y in zip(part[2].tolist(), ys)]
+            V = part[2]
+            if not np.isnan(V).any():
+                return [(dict(zip(fnames, v)), y) for v, y in zip(V.tolist(), ys)]
+            return [({name: value for name, value in zip(fnames, v) if value == value}, y)
+                    for v, y in zip(V.tolist(), ys)]  # a missing ? is left out
         _, _, rows, cols, vals = part
         xs = [{} for _ in ys]
         for r, c, v in zip(rows.tolist(), cols.tolist(), vals.tolist()):
@@ -757,10 +763,25 @@ class ArffReader(BlockBatches, StreamReader):
         names = self.feature_names
         if parts[0][0] == "dense":
             V = cat(2)
-            d = V.shape[1]
-            indptr = np.arange(n + 1, dtype=np.int64) * d
-            X = sp.csr_matrix((V.ravel(), np.tile(np.arange(d, dtype=np.int64), n), indptr),
-                              shape=(n, d))
+            present = ~np.isnan(V)
+            if present.all():
+                d = V.shape[1]
+                indptr = np.arange(n + 1, dtype=np.int64) * d
+                X = sp.csr_matrix((V.ravel(), np.tile(np.arange(d, dtype=np.int64), n),
+                                   indptr), shape=(n, d))
+            else:  # a missing ? is no entry; columns in first-seen order, as to_batch
+                seen = present.any(axis=0)
+                first_row = np.argmax(present, axis=0)
+                order = np.lexsort((np.arange(V.shape[1]), first_row))
+                order = order[seen[order]]
+                position = np.full(V.shape[1], -1, dtype=np.int64)
+                position[order] = np.arange(order.size, dtype=np.int64)
+                rows, cols = np.nonzero(present)  # row by row, in attribute order
+                indptr = np.zeros(n + 1, dtype=np.int64)
+                np.cumsum(present.sum(axis=1), out=indptr[1:])
+                X = sp.csr_matrix((V[rows, cols], position[cols], indptr),
+                                  shape=(n, order.size))
+                names = [names[j] for j in order.tolist()]
         else:
             offsets = np.cumsum([0] + [p[1].shape[0] for p in parts[:-1]])
             rows = np.concatenate([p[2] + o for p, o in zip(parts, offsets)])
