@@ -299,14 +299,22 @@ class Checkpointer:
                                    "another --checkpoint-dir or --worker-id") from None
         self._lock_file = fh
 
-    def close(self) -> None:
-        """Let the checkpoint in flight finish (bounded) and stop the writer."""
+    def close(self, timeout: float | None = None) -> None:
+        """Let the checkpoint in flight finish (at most ``timeout`` seconds; by default the
+        flush timeout and 10 s) and stop the writer.
+
+        A checkpoint still waiting for its outputs then is abandoned: nothing of it is
+        written or committed, and its writer thread (a daemon) is not waited for.
+        """
         job = self._inflight
-        if job is not None and not job.done.wait(self.flush_timeout + 10):
+        wait = self.flush_timeout + 10 if timeout is None else timeout
+        abandoned = job is not None and not job.done.wait(wait)
+        if abandoned:
             log.warning(kv("worker.checkpoint_abandoned", reason=job.reason))
         if self._writer is not None:
             self._jobs.put(None)
-            self._writer.join(timeout=5)
+            if not abandoned:
+                self._writer.join(timeout=5)
             self._writer = None
 
     def unlock(self) -> None:

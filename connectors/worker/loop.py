@@ -278,7 +278,9 @@ class Worker:
 
     # -- closing ---------------------------------------------------------------------------
     def _close(self) -> None:
-        self._checkpoints.close()
+        # a failed run waits briefly for a checkpoint in flight: in an output outage it
+        # cannot complete, and the run's error is what matters
+        self._checkpoints.close(timeout=10.0 if self._failed else None)
         if self._metrics is not None:
             self._reporter.mark_down()
             self._metrics.stop()

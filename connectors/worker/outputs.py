@@ -133,6 +133,7 @@ class OutputProcess:
         self._acked = 0  # of which covered by an answered flush
         self._flush_marks: collections.deque = collections.deque()
         self._blocked_since: float | None = None
+        self._stuck = False  # a wait for the child was given up: close() does not wait again
         self._sock = None
         self._conn = None
         self._proc = None
@@ -225,6 +226,7 @@ class OutputProcess:
         n = len(payload)
         header = struct.pack("!i", n) if n <= 0x7fffffff else struct.pack("!iQ", -1, n)
         started = warned = stop_seen = None
+        taken = False
         try:
             for chunk in (header, payload):
                 view = memoryview(chunk)
@@ -249,16 +251,19 @@ class OutputProcess:
                     if stoppable and self.stop is not None and self.stop.is_set():
                         stop_seen = now if stop_seen is None else stop_seen
                     if stop_seen is not None and now - stop_seen >= STOP_GRACE_SECONDS:
+                        self._stuck = True
                         raise WorkerError(
                             f"stop requested while {self.unacknowledged} output message(s) "
                             "wait for delivery (the output producer cannot deliver); no "
                             "checkpoint covers them: a restart resumes from the last one")
                     if deadline is not None and now >= deadline:
+                        self._stuck = True
                         raise OutputError("the output process took nothing in time")
                     code = self._proc.poll() if self._proc is not None else None
                     if code is not None:
                         raise OutputError(f"the output process died (exit status {code})")
                     select.select([], [self._sock], [], 0.2)
+            taken = True
         except OSError as err:  # BrokenPipeError, ConnectionResetError: the child is gone
             raise OutputError(f"the output process is gone ({err})") from None
         finally:
@@ -266,7 +271,7 @@ class OutputProcess:
                 waited = time.monotonic() - started
                 self._blocked_since = None
                 self.backpressure_seconds += waited
-                if warned is not None:
+                if warned is not None and taken:
                     log.warning(kv("worker.outputs_flowing", waited_seconds=waited,
                                    unacknowledged=self.unacknowledged))
 
@@ -308,12 +313,12 @@ class OutputProcess:
     def close(self, timeout: float = 15.0) -> None:
         """Deliver what is queued (best effort), stop the child.
 
-        A child that takes nothing for a few seconds (held at its cap) is not waited for
-        to read the request: both ends of the socket are closed, and it stops on the end
-        of file.
+        A child that takes nothing for a few seconds (held at its cap), or one a wait was
+        given up on already, is not waited for to read the request: both ends of the
+        socket are closed, and it stops on the hang-up.
         """
-        closed_early = False
-        if self._conn is not None:
+        closed_early = self._stuck
+        if self._conn is not None and not self._stuck:
             deadline = time.monotonic() + min(timeout, 5.0)
             try:
                 if self._batch:
@@ -328,6 +333,13 @@ class OutputProcess:
         sock, self._sock = self._sock, None
         proc, self._proc = self._proc, None
         if sock is not None:
+            if closed_early:
+                # a shutdown, not only a close: a thread still waiting in wait_flushed
+                # holds the socket open, so a close alone would tell the child nothing
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             sock.close()
         if closed_early and conn is not None:
             conn.close()
@@ -373,6 +385,7 @@ def _child_main(fd: int) -> None:
     # blocking producer.flush would stop reading, fill the socket and stall the loop)
     sent: list = []  # futures since the last flush request
     waits: list = []  # [(futures, deadline, t0)] of the flush requests not answered yet
+    close_timeout = 10.0  # seconds to deliver what is left once the parent is gone
     try:
         while True:
             if len(sent) + sum(len(w[0]) for w in waits) >= cap and _held(sent, waits, cap):
@@ -382,6 +395,7 @@ def _child_main(fd: int) -> None:
                 if waits and not _answer_flushes(conn, waits, failures):
                     break
                 if _parent_gone(fd):
+                    close_timeout = 1.0  # what is held cannot be delivered now
                     break
                 continue
             if not waits or conn.poll(0.02):
@@ -401,21 +415,25 @@ def _child_main(fd: int) -> None:
                 break  # the parent is gone: stop
     finally:
         try:
-            producer.close(timeout=10)
+            producer.close(timeout=close_timeout)
         except Exception:  # noqa: BLE001
             pass
         conn.close()
 
 
 def _parent_gone(fd: int) -> bool:
-    """Whether the parent closed its end (what is still unread stays in the socket)."""
-    try:
-        peer = socket.socket(fileno=os.dup(fd))
-    except OSError:
+    """Whether the parent closed its end, even with batches still unread in the socket
+    (a hang-up poll event; where there is no ``POLLRDHUP``, an empty peek)."""
+    hangup = select.POLLHUP | select.POLLERR | select.POLLNVAL | getattr(select, "POLLRDHUP", 0)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | getattr(select, "POLLRDHUP", 0))
+    events = sum(e for _, e in poller.poll(0))
+    if events & hangup:
         return True
+    if hasattr(select, "POLLRDHUP") or not events & select.POLLIN:
+        return False
+    peer = socket.socket(fileno=os.dup(fd))
     try:
-        if not select.select([peer], [], [], 0)[0]:
-            return False
         return peer.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
