@@ -29,8 +29,8 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark data not f
 # the dev files whose every block the compiled parser takes (dense, then sparse)
 FAST_FILES = ["emotions/emotions.arff", "yeast/yeast.arff", "scene/Scene-meka.arff.gz",
               "scene/scene-train.arff", "flags/flags.arff", "birds/birds.arff",
-              "enron/enron.arff", "enron/Enron-meka.arff", "medical/medical.arff",
-              "bibtex/bibtex.arff"]
+              "genbase/genbase.arff", "enron/enron.arff", "enron/Enron-meka.arff",
+              "medical/medical.arff", "bibtex/bibtex.arff"]
 
 
 def assert_same_batch(a, b):
@@ -115,12 +115,33 @@ def test_dev_files_batches_equal_to_batch_of_the_records(name, spy_record_path):
     assert reader.n_read == len(list(reader))
 
 
-@needs_data
-def test_a_file_the_parser_does_not_take_gives_the_record_paths_batches():
-    # genbase: nominal features {YES, NO} and a protein name: read record by record
-    reader = open_stream(DATA / "genbase" / "genbase.arff")
+def test_a_file_the_parser_does_not_take_gives_the_record_paths_batches(tmp_path):
+    # sparse, with a nominal feature whose absent value is 1.0 ({YES,NO}): record path
+    path = tmp_path / "defaults.arff"
+    path.write_text("@relation 'd: -C 1'\n@attribute a {0,1}\n@attribute f {YES,NO}\n"
+                    "@attribute x numeric\n@data\n{0 1,2 0.5}\n{1 NO}\n{}\n")
+    reader = ArffReader(path)
     assert reader._fast_plan() is None
-    check_equal(reader, [100] * 10)
+    check_equal(reader, [2, 2])
+
+
+def test_nominal_values_are_read_by_their_declared_spelling(tmp_path, spy_record_path):
+    header = ("@relation 'n: -C 1'\n@attribute a {0,1}\n@attribute f {YES,NO}\n"
+              "@attribute c {red,green,'dark blue',é}\n@attribute x numeric\n@data\n")
+    rows = [f"{i % 2},{('YES', 'NO')[i % 3 == 0]},{('red', 'green', 'é')[i % 3]},{i}"
+            for i in range(200)]
+    reader = write(tmp_path, rows, header)
+    list(reader.iter_batches(100))
+    assert spy_record_path == []
+    check_equal(reader, [100] * 2)
+    rows[50] = "1,YES,'dark blue',3"  # quoted: the record path
+    rows[150] = "1,YES,blue,3"  # not declared: the record path's error
+    reader = write(tmp_path, rows, header, name="n2.arff")
+    expected = first_error(lambda: list(reader))
+    assert "line 157" in expected and "blue" in expected
+    assert first_error(lambda: list(reader.iter_batches(100))) == expected
+    reader = ArffReader(reader.path, skip_bad=True)
+    check_equal(reader, [100] * 2)
 
 
 def write(tmp_path, rows, header=None, name="t.arff"):
@@ -502,6 +523,7 @@ def replay(argv, *, record_path=False, monkeypatch=None):
     ("yeast/yeast.arff", ["--limit", "1250", "--report-every", "50"]),
     ("flags/flags.arff", ["--skip-bad"]),
     ("enron/enron.arff", []),
+    ("genbase/genbase.arff", ["--limit", "300"]),
 ])
 def test_replay_json_through_batches_equals_the_record_path(monkeypatch, spy_record_path,
                                                              learner, name, extra):
@@ -511,7 +533,7 @@ def test_replay_json_through_batches_equals_the_record_path(monkeypatch, spy_rec
     slow = replay(argv, record_path=True, monkeypatch=monkeypatch)
     assert fast == slow
     if "--limit" in extra:
-        assert fast["instances"] == 1250
+        assert fast["instances"] == int(extra[extra.index("--limit") + 1])
 
 
 def test_evaluate_takes_the_reader_batches_and_keeps_history_and_limit(tmp_path, monkeypatch):

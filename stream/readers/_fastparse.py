@@ -15,8 +15,8 @@ raises (or skips) exactly as the record path does. What it takes:
   ``float()`` gives). Other numbers (long mantissas, large exponents) are converted
   with ``float()`` itself after the block;
 * labels ``0``, ``1`` and ``?`` (False);
-* nominal features whose declared values are plain integers (``{1, 2, 3}``), written in
-  canonical form, mapped through a table;
+* nominal features: an unquoted token spelling one of the declared values byte for byte
+  (``YES``, ``2``; not ``'YES'``, nor a value with blanks or quotes inside);
 * blanks (space, tab) around values, blank lines and ``%`` comment lines.
 
 * ``?`` in a dense row's feature: missing (NaN in the parsed block, no entry in the batch).
@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block", "parse_sparse_block",
-           "parse_libsvm_block", "warm_up"]
+           "parse_libsvm_block", "nominal_tables", "warm_up"]
 
 NUM, NOM, LAB, SKIP = 0, 1, 2, 3
 
@@ -112,21 +112,32 @@ def _number(buf, p, N, pow10):
 
 
 @njit(cache=True, nogil=True)
-def _nominal(buf, p, N, lo, n, nom_vals):
-    """Read a canonical integer naming a declared nominal value: ``(ok, value, end)``."""
-    if p >= N or not (48 <= buf[p] <= 57):
-        return False, 0.0, p
-    if buf[p] == 48 and p + 1 < N and 48 <= buf[p + 1] <= 57:
-        return False, 0.0, p  # not canonical ("01"): not a declared value
-    v = 0
-    while p < N and 48 <= buf[p] <= 57:
-        if v < 1000000:
-            v = v * 10 + (buf[p] - 48)
+def _nominal(buf, p, N, lo, n, vstart, vlen, vnum, vtext):
+    """Read a token naming one of the declared values ``lo .. lo + n`` of a nominal:
+    ``(ok, value, end)``. The token runs to a blank, ``,``, ``}`` or the line's end and
+    must be one of the values byte for byte (no quotes or ``{``)."""
+    s = p
+    while p < N:
+        c = buf[p]
+        if c == 44 or c == 10 or c == 32 or c == 9 or c == 125:
+            break
+        if c == 39 or c == 34 or c == 123:  # quotes, '{'
+            return False, 0.0, s
         p += 1
-    if v >= n:
+    size = p - s
+    if size == 0:
         return False, 0.0, p
-    value = nom_vals[lo + v]
-    return value == value, value, p  # NaN: not a declared value
+    for k in range(lo, lo + n):
+        if vlen[k] == size:
+            a = vstart[k]
+            same = True
+            for t in range(size):
+                if vtext[a + t] != buf[s + t]:
+                    same = False
+                    break
+            if same:
+                return True, vnum[k], p
+    return False, 0.0, p
 
 
 @njit(cache=True, nogil=True)
@@ -150,8 +161,8 @@ def _blanks(buf, p, N):
 
 
 @njit(cache=True, nogil=True)
-def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y, line_of,
-                       slow):
+def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, vstart, vlen, vnum, vtext, pow10,
+                       V, Y, line_of, slow):
     # returns (rows, n_slow, ok); slow[i] = (row, feature column, start, end)
     N = buf.size
     n_attr = kinds.size
@@ -204,7 +215,8 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
                     return row, n_slow, False
                 Y[row, outcol[col]] = code == 1
             elif kind == NOM:
-                ok, value, p = _nominal(buf, p, N, nom_lo[col], nom_n[col], nom_vals)
+                ok, value, p = _nominal(buf, p, N, nom_lo[col], nom_n[col], vstart, vlen, vnum,
+                                        vtext)
                 if not ok:
                     return row, n_slow, False
                 V[row, outcol[col]] = value
@@ -234,8 +246,8 @@ def _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, pow10, V, Y,
 
 
 @njit(cache=True, nogil=True)
-def _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, pow10, Y,
-                        line_of, ent_row, ent_col, ent_val, seen, slow):
+def _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, vstart, vlen, vnum, vtext, base_y,
+                        pow10, Y, line_of, ent_row, ent_col, ent_val, seen, slow):
     # returns (rows, entries, n_slow, ok); slow[i] = (entry, start, end)
     N = buf.size
     n_attr = kinds.size
@@ -306,7 +318,8 @@ def _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, pow
                             slow[n_slow, 2] = p
                             n_slow += 1
                     else:
-                        ok, value, p = _nominal(buf, p, N, nom_lo[a], nom_n[a], nom_vals)
+                        ok, value, p = _nominal(buf, p, N, nom_lo[a], nom_n[a], vstart, vlen,
+                                                vnum, vtext)
                         if not ok:
                             return row, n_ent, n_slow, False
                     ent_row[n_ent] = row
@@ -430,7 +443,40 @@ def _parse_libsvm_block(buf, max_feature, max_label, pow10, line_of, lab_row, la
     return row, n_lab, n_ent, n_slow, True
 
 
-def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n_labels,
+def nominal_tables(tables) -> tuple:
+    """The parsers' form of the attributes' nominal tables: ``(nom_lo, nom_n, nominals)``.
+
+    ``tables`` has one entry per attribute: a dict from declared value to its float
+    (``?`` is left out: an unquoted ``?`` is always missing) or None. Attribute ``i``'s
+    values are entries ``nom_lo[i] .. nom_lo[i] + nom_n[i]`` of ``nominals = (start,
+    length, number, text)``: their UTF-8 bytes ``text[start:start + length]`` and floats.
+
+    Examples
+    --------
+    >>> lo, n, (start, length, number, text) = nominal_tables([None, {"NO": 0.0, "YES": 1.0}])
+    >>> lo.tolist(), n.tolist(), length.tolist(), number.tolist(), text.tobytes()
+    ([0, 0], [0, 2], [2, 3], [0.0, 1.0], b'NOYES')
+    """
+    lo, n, start, length, number, text = [], [], [], [], [], bytearray()
+    for table in tables:
+        lo.append(len(start))
+        items = [(k, v) for k, v in (table or {}).items() if k != "?"]
+        n.append(len(items))
+        for value, num in items:
+            raw = value.encode("utf-8")
+            start.append(len(text))
+            length.append(len(raw))
+            number.append(num)
+            text += raw
+
+    def i64(v):
+        return np.asarray(v, dtype=np.int64)
+
+    return i64(lo), i64(n), (i64(start), i64(length), np.asarray(number, dtype=np.float64),
+                             np.frombuffer(bytes(text) or b"\0", dtype=np.uint8))
+
+
+def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nominals, n_features, n_labels,
                       max_rows):
     """Parse a block of dense ARFF data lines into arrays, or say it cannot.
 
@@ -442,10 +488,8 @@ def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n
         Per attribute: ``NUM``, ``NOM``, ``LAB`` or ``SKIP`` (``int64``).
     outcol
         Per attribute: its column in the feature array (``NUM``, ``NOM``) or label array.
-    nom_lo, nom_n, nom_vals
-        Per attribute, where its nominal table starts in ``nom_vals`` and its length:
-        ``nom_vals[nom_lo[i] + v]`` is the float of the declared value ``str(v)`` (NaN
-        where ``v`` is not declared).
+    nom_lo, nom_n, nominals
+        The declared values of the nominal attributes (see :func:`nominal_tables`).
     n_features, n_labels
         Columns of the outputs.
     max_rows
@@ -462,21 +506,21 @@ def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n
     --------
     >>> import numpy as np
     >>> kinds = np.array([LAB, NUM, NOM]); outcol = np.array([0, 0, 1])
-    >>> lo = np.array([0, 0, 0]); n = np.array([0, 0, 3]); table = np.array([np.nan, 0.0, 1.0])
+    >>> lo, n, nominals = nominal_tables([None, None, {"red": 0.0, "blue": 1.0}])
     >>> V, Y, line_of = parse_dense_block(
-    ...     np.frombuffer(b"1,0.25,2\\n% note\\n0, -1e-3 ,1\\n", np.uint8),
-    ...     kinds, outcol, lo, n, table, 2, 1, 3)
+    ...     np.frombuffer(b"1,0.25,blue\\n% note\\n0, -1e-3 ,red\\n", np.uint8),
+    ...     kinds, outcol, lo, n, nominals, 2, 1, 3)
     >>> V.tolist(), Y.tolist(), line_of.tolist()
     ([[0.25, 1.0], [-0.001, 0.0]], [[True], [False]], [0, 2])
-    >>> parse_dense_block(np.frombuffer(b"1,NaN,2\\n", np.uint8),
-    ...                   kinds, outcol, lo, n, table, 2, 1, 1) is None
+    >>> parse_dense_block(np.frombuffer(b"1,NaN,red\\n", np.uint8),
+    ...                   kinds, outcol, lo, n, nominals, 2, 1, 1) is None
     True
     """
     V = np.empty((max_rows, n_features), dtype=np.float64)
     Y = np.zeros((max_rows, n_labels), dtype=np.bool_)
     line_of = np.empty(max_rows, dtype=np.int64)
     slow = np.empty((buf.size // 2 + 1, 4), dtype=np.int64)  # at most one per value
-    rows, n_slow, ok = _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals,
+    rows, n_slow, ok = _parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, *nominals,
                                           _POW10, V, Y, line_of, slow)
     if not ok:
         return None
@@ -489,17 +533,17 @@ def parse_dense_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, n_features, n
     return V, Y, line_of
 
 
-def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, max_rows):
+def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nominals, base_y, max_rows):
     """Parse a block of sparse ARFF rows (``{index value, ...}``) into arrays, or say it
     cannot.
 
     Takes rows whose indices are canonical integers naming each attribute at most once,
-    with numeric, integer-coded nominal or 0/1/? label values (see the module notes);
+    with numeric, nominal or 0/1/? label values (see the module notes);
     ``{}`` is a row with no entry. An absent label takes its ``base_y`` value.
 
     Parameters
     ----------
-    buf, kinds, outcol, nom_lo, nom_n, nom_vals
+    buf, kinds, outcol, nom_lo, nom_n, nominals
         As for :func:`parse_dense_block`.
     base_y
         Per label column, its value when the row does not name it (``bool``).
@@ -518,10 +562,10 @@ def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, max_
     --------
     >>> import numpy as np
     >>> kinds = np.array([LAB, NUM, NUM]); outcol = np.array([0, 0, 1])
-    >>> zero = np.zeros(3, dtype=np.int64)
+    >>> lo, n, nominals = nominal_tables([None, None, None])
     >>> Y, line_of, rows, cols, vals = parse_sparse_block(
     ...     np.frombuffer(b"{2 0.5, 0 1}\\n{}\\n{1 -2,2 0}\\n", np.uint8),
-    ...     kinds, outcol, zero, zero, np.zeros(0), np.zeros(1, dtype=bool), 3)
+    ...     kinds, outcol, lo, n, nominals, np.zeros(1, dtype=bool), 3)
     >>> Y.ravel().tolist(), rows.tolist(), cols.tolist(), vals.tolist()
     ([True, False, False], [0, 2, 2], [1, 0, 1], [0.5, -2.0, 0.0])
     """
@@ -534,7 +578,7 @@ def parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n, nom_vals, base_y, max_
     seen = np.zeros(kinds.size, dtype=np.int64)
     slow = np.empty((cap, 3), dtype=np.int64)
     rows, n_ent, n_slow, ok = _parse_sparse_block(buf, kinds, outcol, nom_lo, nom_n,
-                                                  nom_vals, base_y, _POW10, Y, line_of,
+                                                  *nominals, base_y, _POW10, Y, line_of,
                                                   ent_row, ent_col, ent_val, seen, slow)
     if not ok:
         return None
@@ -610,11 +654,12 @@ def warm_up(sparse: bool = False, libsvm: bool = False) -> None:
     >>> warm_up(sparse=True)
     """
     i64 = np.zeros(1, dtype=np.int64)
+    lo, n, nominals = nominal_tables([None])
     if libsvm:
         parse_libsvm_block(np.frombuffer(b"1 1:1\n", dtype=np.uint8), -1, -1, 1)
     elif sparse:
-        parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, i64, i64,
-                           np.zeros(0), np.zeros(0, dtype=np.bool_), 1)
+        parse_sparse_block(np.frombuffer(b"{0 1}\n", dtype=np.uint8), i64, i64, lo, n,
+                           nominals, np.zeros(0, dtype=np.bool_), 1)
     else:
-        parse_dense_block(np.frombuffer(b"1\n", dtype=np.uint8), i64, i64, i64, i64,
-                          np.zeros(0), 1, 0, 1)
+        parse_dense_block(np.frombuffer(b"1\n", dtype=np.uint8), i64, i64, lo, n, nominals,
+                          1, 0, 1)

@@ -430,8 +430,8 @@ class ArffReader(BlockBatches, StreamReader):
     not, by magic bytes) and yields ``(x, y)`` with ``x: dict[str, float]`` and
     ``y: dict[str, bool]`` holding every declared label. ``reader.iter_batches(size)``
     reads the same records as batches, blocks of plain rows parsed by compiled code
-    (no dict per record; quotes, rows of the other kind, nominal features other than
-    plain integers and a sparse index named twice go the record path).
+    (no dict per record; quoted values, rows of the other kind and a sparse index named
+    twice go the record path).
     See the module notes for the label layout and the value rules.
 
     Parameters
@@ -661,20 +661,19 @@ class ArffReader(BlockBatches, StreamReader):
             warm_up(sparse=self.sparse)
 
     def _fast_plan(self):
-        """The compiled parser's description of the attributes (a dict), or None where
-        some attribute needs the record path: a nominal feature with values other than
-        plain integers, or (sparse files) one whose absent value is not 0."""
+        """The compiled parser's description of the attributes (a dict), or None for a
+        sparse file with a nominal feature whose absent value is not 0 (the record path
+        writes it into every row that lacks it)."""
         if hasattr(self, "_plan"):
             return self._plan
         import numpy as np
 
-        from stream.readers._fastparse import LAB, NOM, NUM, SKIP
+        from stream.readers._fastparse import LAB, NOM, NUM, SKIP, nominal_tables
 
-        kinds, outcol, nom_lo, nom_n, tables = [], [], [], [], []
-        n_feat = n_lab = size = 0
-        plan = None
+        kinds, outcol, tables = [], [], []
+        n_feat = n_lab = 0
         for kind, _name, table in self._cols:
-            lo = n = 0
+            tables.append(table if kind == _NOM else None)
             if kind == _LAB:
                 kinds.append(LAB)
                 outcol.append(n_lab)
@@ -683,26 +682,17 @@ class ArffReader(BlockBatches, StreamReader):
                 kinds.append(SKIP)
                 outcol.append(-1)
             else:
-                if kind == _NOM:
-                    vals = _integer_codes(table)
-                    if vals is None:
-                        break
-                    lo, n = size, vals.size
-                    tables.append(vals)
-                    size += n
                 kinds.append(NUM if kind == _NUM else NOM)
                 outcol.append(n_feat)
                 n_feat += 1
-            nom_lo.append(lo)
-            nom_n.append(n)
-        else:
-            if not (self.sparse and self._defaults):
-                as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-                plan = {"kinds": as64(kinds), "outcol": as64(outcol), "nom_lo": as64(nom_lo),
-                        "nom_n": as64(nom_n),
-                        "nom_vals": np.concatenate(tables) if tables else np.zeros(0),
-                        "n_features": n_feat, "n_labels": n_lab,
-                        "base_y": np.array(list(self._base_y.values()), dtype=np.bool_)}
+        plan = None
+        if not (self.sparse and self._defaults):
+            nom_lo, nom_n, nominals = nominal_tables(tables)
+            plan = {"kinds": np.asarray(kinds, dtype=np.int64),
+                    "outcol": np.asarray(outcol, dtype=np.int64), "nom_lo": nom_lo,
+                    "nom_n": nom_n, "nominals": nominals, "n_features": n_feat,
+                    "n_labels": n_lab,
+                    "base_y": np.array(list(self._base_y.values()), dtype=np.bool_)}
         self._plan = plan
         return plan
 
@@ -714,7 +704,7 @@ class ArffReader(BlockBatches, StreamReader):
 
         buf = np.frombuffer("".join(block).encode("utf-8"), dtype=np.uint8)
         args = (buf, plan["kinds"], plan["outcol"], plan["nom_lo"], plan["nom_n"],
-                plan["nom_vals"])
+                plan["nominals"])
         if self.sparse:
             parsed = parse_sparse_block(*args, plan["base_y"], max_rows=len(block))
             if parsed is None:
@@ -893,22 +883,3 @@ class ArffReader(BlockBatches, StreamReader):
                     f"declared values {{{shown}}}"
                 )
             x[name] = value
-
-
-def _integer_codes(table: dict):
-    """A nominal's table as an array indexed by the integer each declared value spells
-    (NaN where none does), or None unless every value is a plain integer below 4096."""
-    import numpy as np
-
-    codes = {}
-    for value, num in table.items():
-        if not (value.isascii() and value.isdigit() and str(int(value)) == value
-                and int(value) < 4096):
-            return None
-        codes[int(value)] = num
-    if not codes:
-        return None
-    vals = np.full(max(codes) + 1, np.nan)
-    for code, num in codes.items():
-        vals[code] = num
-    return vals
