@@ -5,7 +5,11 @@ deliver, without a bound, so the output process caps what it holds unacknowledge
 cap the worker's loop waits (``worker.outputs_backpressure``) and reads no more input.
 What the output path holds stops growing, no checkpoint covers a prediction that is not on
 the topic, and once the relay lets the producer through again every prediction and dead
-letter arrives (at least once) and every record is learned exactly once."""
+letter arrives (at least once) and every record is learned exactly once.
+
+Why a relay: tansu 0.6 takes produce requests for a deleted topic (it creates it again,
+``allow_auto_create_topics=False`` or not), so a deleted output topic does not refuse
+writes; and a broker killed stops the input as well as the outputs."""
 
 from __future__ import annotations
 
