@@ -462,7 +462,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     With no label delay, a learner that has ``predict_learn_many`` (test-then-train of
     a batch, record by record, in compiled code) gets the records in chunks of
     ``batch_size``; the metrics are identical to the record-by-record path. A reader
-    with ``iter_batches`` (:class:`~stream.readers.ArffReader`) then hands over the same
+    with ``iter_batches`` (``ArffReader``, ``LibSVMReader``) then hands over the same
     chunks parsed straight into batch arrays, with no dict per record (not with label
     noise, which corrupts records); its ``warm_up()`` runs before the clock too. Pass
     ``iter(reader)`` to force the record path.
@@ -490,7 +490,7 @@ def evaluate(records: Iterable, learner, *, window_size: int = 1000, label_delay
     batched = (label_delay == 0 and batch_size > 1 and query is None
                and hasattr(learner, "predict_learn_many"))
     noisy = label_noise is not None and label_noise.active
-    # a reader that parses straight into batches (ArffReader) skips the records
+    # a reader that parses straight into batches (ARFF, LIBSVM) skips the records
     from_batches = (batched and not noisy
                     and getattr(type(records), "iter_batches", None) is not None)
     if from_batches and hasattr(records, "warm_up"):
