@@ -1,12 +1,15 @@
 """A stop requested while the loop waits for an output process that cannot deliver (its
 producer cut off from the broker by the relay of :mod:`test_worker_output_backpressure`):
 after the grace the run ends with one clear :class:`WorkerError`, writes no checkpoint and
-commits nothing past the outputs that were delivered, and the output process is gone."""
+commits nothing past the outputs that were delivered, and the output process is gone.
+And an output process that dies mid-run ends the run the same way: one
+:class:`WorkerError` (the CLI's one line), not a bare ``OutputError``."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 
 import pytest
@@ -80,3 +83,39 @@ def test_a_stop_while_outputs_are_held_ends_the_run_without_a_checkpoint(
     preds = read_topic(broker, topic + "-pred", quiet=1.0)
     offsets = {json.loads(m.value)["source"]["offset"] for m in preds}
     assert set(range(500)) - {300} <= offsets  # what the checkpoint covers was delivered
+
+
+def test_an_output_process_killed_mid_run_is_a_worker_error(kafka_broker, unique_topic,
+                                                           tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    topic = kafka_broker.create_topic(unique_topic("dies"))
+    cfg = worker_config(kafka_broker, topic, learner="br", predictions_topic=topic + "-pred",
+                        checkpoint_dir=str(tmp_path / "c"), stop_at_end=False,
+                        checkpoint_every=100_000, checkpoint_interval=3600.0)
+    worker = Worker(cfg)
+    failure = []
+
+    def run():
+        try:
+            worker.run()
+        except BaseException as err:  # noqa: BLE001 - the test reports it
+            failure.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    send_all(kafka_broker, topic, _values(0, 100))
+    _wait(lambda: worker.messages_handled == 100, "the first records", timeout=180.0,
+          failure=failure)
+    child = worker.helper_pids()[0]
+    os.kill(child, signal.SIGKILL)
+
+    def dead():
+        proc = getattr(worker._outputs, "_proc", None)
+        return proc is None or proc.poll() is not None
+
+    _wait(dead, "the output process to be dead")
+    send_all(kafka_broker, topic, _values(100, 100))
+    thread.join(60)
+    assert not thread.is_alive()
+    assert len(failure) == 1 and isinstance(failure[0], WorkerError), failure
+    assert "the output process" in str(failure[0]) and "restart" in str(failure[0])

@@ -75,8 +75,12 @@ BACKPRESSURE_LOG_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
 
 
-class OutputError(RuntimeError):
-    """The outputs cannot be delivered (the broker refused them, or the child died)."""
+class OutputError(WorkerError):
+    """The outputs cannot be delivered (the broker refused them, or the child died).
+
+    A :class:`~connectors.worker.errors.WorkerError`: raised out of the loop (a batch
+    handed to a dead child), it ends the run with its one line, not a traceback.
+    """
 
 
 class OutputProcess:
@@ -261,11 +265,16 @@ class OutputProcess:
                         raise OutputError("the output process took nothing in time")
                     code = self._proc.poll() if self._proc is not None else None
                     if code is not None:
-                        raise OutputError(f"the output process died (exit status {code})")
+                        raise OutputError(f"the output process died (exit status {code}); "
+                                          "the outputs since the last checkpoint are not "
+                                          "covered by it: a restart resumes from it")
                     select.select([], [self._sock], [], 0.2)
             taken = True
         except OSError as err:  # BrokenPipeError, ConnectionResetError: the child is gone
-            raise OutputError(f"the output process is gone ({err})") from None
+            code = self._proc.poll() if self._proc is not None else None
+            raise OutputError(f"the output process is gone (exit status {code}; {err}); the "
+                              "outputs since the last checkpoint are not covered by it: a "
+                              "restart resumes from it") from None
         finally:
             if started is not None:
                 waited = time.monotonic() - started
