@@ -363,7 +363,9 @@ def _run_replay(cfg: ReplayConfig, out=None, status=None) -> dict:
         result = evaluate(records, learner, window_size=cfg.window,
                           label_delay=cfg.label_delay,
                           label_names=label_names, query=cfg.arrival.make_query(),
-                          limit=cfg.limit, report_every=cfg.report_every,
+                          limit=cfg.limit,
+                          # history rows only feed --report: without it none are taken
+                          report_every=cfg.report_every if cfg.report else 0,
                           # no callback without a bar: evaluate's progress tick folds the
                           # metric sums at wall-clock times (last-ulp differences run to run)
                           on_progress=bar.update if bar.enabled else None, watch=watch,
