@@ -330,7 +330,7 @@ def run_replay(cfg: ReplayConfig, out=None) -> dict:
 
 
 def _run_replay(cfg: ReplayConfig, out=None, status=None) -> dict:
-    from connectors.progress import ProgressLine
+    from connectors.progress import ProgressLine, SlowStartNotice
     from connectors.sources import ShuffledSource, open_source
     from learners.registry import make_learner
     from stream.prequential import evaluate
@@ -338,6 +338,12 @@ def _run_replay(cfg: ReplayConfig, out=None, status=None) -> dict:
 
     out = out if out is not None else sys.stdout
     learner = make_learner(cfg.learner, seed=cfg.seed, **dict(cfg.learner_options))
+    with SlowStartNotice(cfg.learner, enabled=not cfg.quiet):  # evaluate() finds them loaded
+        from stream.metrics import warm_up
+
+        warm_up()
+        if hasattr(learner, "warm_up"):
+            learner.warm_up()
     watch, dispatcher = _drift_watch(cfg)
     if status is not None:  # the status page follows the evaluator through its watcher
         watch = status.follow(learner, watch, model=cfg.learner)

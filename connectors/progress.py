@@ -3,9 +3,65 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
-__all__ = ["ProgressLine"]
+__all__ = ["ProgressLine", "SlowStartNotice"]
+
+
+class SlowStartNotice:
+    """Says on stderr why a start takes long when it does: numba compiling the kernels.
+
+    A context manager around the warm-up: if the block is still running after ``after``
+    seconds (a first run after an install compiles the kernels, tens of seconds; a cached
+    run loads them in a fraction of a second) one line says what is happening, and the
+    end of the block says how long it took. Nothing is written when the block is quick.
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> with SlowStartNotice("ihomer", after=0.01, stream=buf):
+    ...     time.sleep(0.2)
+    >>> "compiling" in buf.getvalue() and "ready after" in buf.getvalue()
+    True
+    >>> buf = io.StringIO()
+    >>> with SlowStartNotice("ihomer", after=5.0, stream=buf):
+    ...     pass
+    >>> buf.getvalue()
+    ''
+    """
+
+    def __init__(self, label: str, *, after: float = 2.0, stream=None, enabled: bool = True):
+        self.label = label
+        self.after = after
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self._shown = threading.Event()
+        self._timer = None
+        self._start = 0.0
+
+    def _show(self) -> None:
+        self._shown.set()
+        print(f"labelstream: compiling the numba kernels for {self.label} (the first run "
+              "after an install, or with a new NUMBA_CACHE_DIR; later runs load them from "
+              "the cache in well under a second)...", file=self.stream, flush=True)
+
+    def __enter__(self) -> SlowStartNotice:
+        self._start = time.monotonic()
+        if self.enabled:
+            self._timer = threading.Timer(self.after, self._show)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()
+        if self._shown.is_set():
+            print(f"labelstream: kernels ready after {time.monotonic() - self._start:.1f} s",
+                  file=self.stream, flush=True)
 
 
 class ProgressLine:

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two snapshots for the /metrics endpoint.
 METRICS_INTERVAL = 1.0
+SLOW_WARM_UP_SECONDS = 5.0  # longer: the kernels were compiled, not loaded from the cache
 
 
 class Worker:
@@ -192,8 +193,15 @@ class Worker:
         t0 = time.perf_counter()
         use_compiled_crc32c()
         warm_up(self.config)
-        log.info(kv("worker.warmed_up", learner=self.config.learner,
-                    seconds=time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        log.info(kv("worker.warmed_up", learner=self.config.learner, seconds=seconds))
+        if seconds > SLOW_WARM_UP_SECONDS:  # a cached start loads them in well under 1 s
+            log.warning(kv("worker.slow_warm_up", learner=self.config.learner,
+                           seconds=round(seconds, 1),
+                           hint="numba compiled the kernels (a first start after an "
+                                "install, or an empty NUMBA_CACHE_DIR); keep NUMBA_CACHE_DIR "
+                                "on a persistent, writable directory so that restarts load "
+                                "them"))
 
     def _load_state(self, name: str) -> ModelState:
         return load_state(self._checkpoints.store, self.config, name)
