@@ -30,6 +30,9 @@ __all__ = ["PartitionOwner"]
 
 log = logging.getLogger(__name__)
 
+#: Records the run's first poll takes at most (its predictions go out early).
+FIRST_POLL_RECORDS = 100
+
 
 class PartitionOwner:
     """The consumer and the partitions it owns.
@@ -61,6 +64,7 @@ class PartitionOwner:
         self.consumer = None
         self.states: dict[int, ModelState] = {}  # never rebound: the record path reads it
         self.assignments = 0  # group assignments received (an empty one counts)
+        self._records_polled = 0  # until the first records arrive: 0
         self.listener_error: BaseException | None = None
         self._ends: dict[int, int] = {}  # partition -> high-water mark seen first
         self._recheck: set = set()  # group, one model: partitions to check commits of
@@ -164,8 +168,13 @@ class PartitionOwner:
         """One ``consumer.poll``; a rebalance listener's error is raised here."""
         from kafka.errors import KafkaError, UnsupportedCodecError
 
+        # the run's first records come in a small poll: their predictions go out after a
+        # few milliseconds of learning, not after a whole max_poll_records poll (a restart
+        # with a backlog); batch boundaries do not change what is learned
+        first = self._records_polled == 0
         try:
-            batch = self.consumer.poll(timeout_ms=timeout_ms)
+            batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=(
+                min(FIRST_POLL_RECORDS, self.config.max_poll_records) if first else None))
         except UnsupportedCodecError as err:
             from connectors.kafka.compression import unsupported_codec_message
 
@@ -179,6 +188,8 @@ class PartitionOwner:
             raise self.listener_error
         if self._recheck:
             self._apply_committed_offsets()
+        if first:
+            self._records_polled = sum(len(messages) for messages in batch.values())
         return batch
 
     def positions(self) -> dict:
