@@ -59,6 +59,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from stream.readers.jsonl import InvalidRecord, decode_record
+from stream.readers.jsonl import fast_loads as _fast_loads
+from stream.readers.jsonl import finite_number_types
 from stream.writers import record_to_dict, record_to_json
 
 try:  # a compiled JSON parser, about 4x faster than the standard one; optional
@@ -127,10 +129,7 @@ LABEL_NAMES_HEADER = "labelstream.label-names"
 _KNOWN_KEYS = frozenset(("id", "features", "labels", "unknown"))
 _SURROGATE = re.compile(rb"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
 _FLOAT = frozenset((float,))
-_NUMBER = frozenset((float, int))
 _STR = frozenset((str,))
-#: Values with this many brackets or more are parsed by the standard parser only.
-_MAX_BRACKETS = 100
 _names: list[str] = []  # "0", "1", ...: the names of list features (_list_names)
 _TEXT_LIMIT = 500
 
@@ -353,36 +352,6 @@ def _decode(value, max_bytes, max_features, max_labels, max_label_length,
     return DecodedRecord(record_id, x, None if labels is None else y)
 
 
-def _fast_loads(raw: bytes):
-    """``raw`` parsed by orjson, or ``None`` when the standard parser must decide.
-
-    orjson refuses some values the standard parser reads (``NaN``, ``Infinity``, unpaired
-    surrogates, numbers out of range): those go to :func:`_loads`, so a message decodes
-    (or is refused) exactly as with the standard parser alone. Parsed numbers are equal to
-    the standard parser's as floats (both round correctly; tested on random values), but
-    orjson reads an integer beyond 64 bits as a float where the standard parser keeps an
-    int: harmless for features (made floats either way), not for an ``id`` or a label
-    (an integer one becomes a string), so a float there also takes the standard parser.
-    orjson also nests deeper (1,024 levels) than the standard parser, whose limit is
-    Python's recursion limit: a value with :data:`_MAX_BRACKETS` brackets or more (a
-    record has two or three) is left to the standard parser.
-    """
-    if _orjson is None or raw.count(b"[") + raw.count(b"{") >= _MAX_BRACKETS:
-        return None
-    try:
-        obj = _orjson.loads(raw)
-    except _orjson.JSONDecodeError:
-        return None
-    if type(obj) is dict:
-        labels = obj.get("labels")
-        unknown = obj.get("unknown")
-        if type(obj.get("id")) is float or (type(labels) is list
-                                           and float in set(map(type, labels))) or (
-                type(unknown) is list and float in set(map(type, unknown))):
-            return None
-    return obj
-
-
 def _list_names(n: int) -> list[str]:
     """``["0", "1", ...]``, at least ``n`` of them (grown by replacement, never mutated:
     safe to share between threads)."""
@@ -436,13 +405,10 @@ def _fast_features(features, max_name_length) -> dict | None:
     values = features.values() if type(features) is dict else features
     if not values:
         return {}
-    types = set(map(type, values))
-    if not types <= _NUMBER:
+    types = finite_number_types(values)
+    if types is None:
         return None
     try:
-        total = sum(values)
-        if total - total != 0.0:
-            return None
         if type(features) is dict:
             lengths = set(map(len, features))
             if min(lengths) == 0 or max(lengths) > max_name_length:
