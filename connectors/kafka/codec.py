@@ -112,6 +112,8 @@ REASONS = {
     "unknown_overlaps_labels": "a label is both in labels (positive) and in unknown",
     # set by the consumers of decoded messages, not by decode_message:
     "unknown_id": "a label delivery for an id that was never seen (or no longer held)",
+    "expired_id": "labels for a held record that expired or was evicted before they came",
+    "not_labels": "a message with features (or without an id) on the labels topic",
     "label_cap": "a new label beyond the configured cap on distinct labels",
     "undecodable": "an unexpected failure while decoding (a bug: please report it)",
 }

@@ -75,6 +75,16 @@ class WorkerConfig:
         The learner (:func:`learners.registry.make_learner`), its seed and its constructor
         options (``(("robust", 0.5),)`` from ``--robust 0.5``). A model resumed from a
         checkpoint keeps the options it was made with.
+    labels_topic
+        A second input topic of label deliveries ``{"id", "labels"}`` (annotators'
+        answers, ground truth that comes later), joined by id to the held records. Key
+        both topics by record id with the same number of partitions: partition ``p`` of
+        one joins partition ``p`` of the other (a group uses the range assignor so that
+        they stay together). Labels for an id not held yet wait (bounded by
+        ``max_pending``, for ``pending_timeout``) for their record; the ones that never
+        meet it become dead letters ``unknown_id``, labels for a record already expired
+        or evicted dead letters ``expired_id``. Its offsets are in the checkpoint with
+        the input's.
     label_budget, query, query_seed, queries_topic
         Active learning: of the unlabelled records that carry an id, a
         :class:`~stream.active.LabelQuery` (budget, strategy, seed) asks for the labels of
@@ -141,6 +151,7 @@ class WorkerConfig:
     query: str = "uncertainty"
     query_seed: int = 0
     queries_topic: str | None = None
+    labels_topic: str | None = None
     window: int = 1000
     detector: str = "adwin"
     label_drift: tuple = LABEL_DRIFT
@@ -203,6 +214,10 @@ class WorkerConfig:
                              f"{self.compression_type!r}")
         if self.topic in outputs:
             raise ValueError("the predictions or dead-letter topic is the input topic")
+        if self.labels_topic is not None and self.labels_topic in (
+                outputs | {self.topic, self.queries_topic}):
+            raise ValueError("--labels-topic must be a topic of its own (not the input, "
+                             "predictions, dead-letter or queries topic)")
         if (self.predictions_topic and self.predictions_topic == self.dead_letter_topic):
             raise ValueError("predictions and dead letters need different topics")
         object.__setattr__(self, "label_drift", tuple(self.label_drift))
@@ -289,6 +304,7 @@ class WorkerConfig:
             checkpoint_interval=args.checkpoint_interval, learner=args.learner,
             seed=args.seed, learner_options=options, label_budget=arrival.budget,
             query=arrival.query, query_seed=arrival.seed, queries_topic=args.queries_topic,
+            labels_topic=args.labels_topic,
             window=args.window, detector=args.detector,
             label_drift=label_drift, alerts=alerts if alerts.enabled else None,
             max_labels=args.max_labels, max_pending=args.max_pending,
@@ -362,6 +378,11 @@ def add_worker_arguments(parser) -> None:
     group.add_argument("--queries-topic", default=None, metavar="TOPIC",
                        help="publish the records --label-budget asks labels for here (the "
                             "input message as it came, header labelstream.query=1)")
+    group.add_argument("--labels-topic", default=None, metavar="TOPIC",
+                       help="also read label deliveries {\"id\", \"labels\"} from this "
+                            "topic (keyed by id, as many partitions as --topic) and learn each "
+                            "held record when its labels come; labels that come before their "
+                            "record wait for it up to --pending-timeout")
     parser.add_argument("--model-per-partition", action="store_true",
                         help="one model (and checkpoint) per partition")
     parser.add_argument("--worker-id", default=None, metavar="NAME",

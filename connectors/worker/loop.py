@@ -219,7 +219,7 @@ class Worker:
         poll_ms = int(cfg.poll_timeout * 1000)
         stop, owner, records, checkpoints = (self._stop, self._owner, self._records,
                                              self._checkpoints)
-        states = owner.states
+        states, label_states, labels_topic = owner.states, owner.label_states, cfg.labels_topic
         self._last_message_at = time.monotonic()  # the warm-up is not a quiet topic
         while not stop.is_set():
             batch = owner.poll(poll_ms)
@@ -228,8 +228,11 @@ class Worker:
             if batch:
                 t0 = time.perf_counter()
                 self._last_message_at = time.monotonic()
-                for messages in batch.values():
-                    records.handle(messages, states)
+                for tp, messages in batch.items():
+                    if tp.topic == labels_topic:
+                        records.handle_labels(messages, label_states)
+                    else:
+                        records.handle(messages, states)
                     if stop.is_set():
                         break
                 if self._outputs is not None:

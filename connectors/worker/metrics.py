@@ -23,6 +23,9 @@ The worker's families (all prefixed ``labelstream_worker_``):
 ``records_per_second``                    records predicted per second over the last interval
 ``consumer_lag``                          high-water mark minus next offset, by partition
 ``pending_records``                       unlabelled records held, by model
+``pending_expired_total``                 held records dropped unlearned after --pending-timeout
+``labels_waiting``                        labels-topic deliveries waiting for their record
+``labels_unmatched_total``                labels-topic deliveries whose record never came
 ``prequential``                           metric values by model, metric and scope
                                           (``cumulative`` or ``window``)
 ``checkpoint_age_seconds``                seconds since the last checkpoint this run wrote
@@ -79,6 +82,12 @@ FAMILIES = {
     "records_per_second": ("gauge", "Records predicted per second over the last interval."),
     "consumer_lag": ("gauge", "High-water mark minus the next offset to handle."),
     "pending_records": ("gauge", "Unlabelled records held for their labels."),
+    "pending_expired_total": ("counter", "Held records dropped unlearned after the pending "
+                                         "timeout."),
+    "labels_waiting": ("gauge", "Label deliveries of the labels topic waiting for their "
+                                "record, by model."),
+    "labels_unmatched_total": ("counter", "Label deliveries of the labels topic whose record "
+                                          "never came (dead letters unknown_id)."),
     "prequential": ("gauge", "Prequential metrics by model, metric and scope."),
     "checkpoint_age_seconds": ("gauge", "Seconds since the last checkpoint this run wrote."),
     "checkpoints_total": ("counter", "Checkpoints written."),

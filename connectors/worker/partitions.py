@@ -63,21 +63,27 @@ class PartitionOwner:
         self.shared = shared
         self.consumer = None
         self.states: dict[int, ModelState] = {}  # never rebound: the record path reads it
+        # partition of the labels topic (--labels-topic) -> the state it feeds (never rebound)
+        self.label_states: dict[int, ModelState] = {}
         self.assignments = 0  # group assignments received (an empty one counts)
         self._records_polled = 0  # until the first records arrive: 0
         self.listener_error: BaseException | None = None
-        self._ends: dict[int, int] = {}  # partition -> high-water mark seen first
+        self._ends: dict = {}  # TopicPartition -> high-water mark seen first
         self._recheck: set = set()  # group, one model: partitions to check commits of
         self._tp_cache: dict = {}
 
-    def tp(self, partition: int):
-        """The ``TopicPartition`` of the input topic's ``partition`` (cached)."""
-        tp = self._tp_cache.get(partition)
+    def tp(self, partition: int, topic: str | None = None):
+        """The ``TopicPartition`` of the input topic's ``partition`` (or ``topic``'s), cached."""
+        topic = self.config.topic if topic is None else topic
+        tp = self._tp_cache.get((topic, partition))
         if tp is None:
             from kafka import TopicPartition
 
-            tp = self._tp_cache[partition] = TopicPartition(self.config.topic, partition)
+            tp = self._tp_cache[topic, partition] = TopicPartition(topic, partition)
         return tp
+
+    def _is_labels(self, tp) -> bool:
+        return tp.topic == self.config.labels_topic
 
     # -- opening ---------------------------------------------------------------------------
     def connect(self, outputs=None) -> None:
@@ -95,6 +101,11 @@ class PartitionOwner:
             fetch_max_wait_ms=100, max_poll_records=cfg.max_poll_records,
             bootstrap_timeout_ms=15_000, enable_auto_commit=False,
             auto_offset_reset="earliest")
+        if cfg.labels_topic is not None:
+            from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+            # partition p of both topics to the same worker: the join by id needs it
+            consumer_config.update(partition_assignment_strategy=(RangePartitionAssignor,))
         if cfg.group is not None:
             consumer_config.update(session_timeout_ms=session_ms,
                                    heartbeat_interval_ms=heartbeat_ms,
@@ -106,6 +117,18 @@ class PartitionOwner:
         partitions = self.consumer.partitions_for_topic(cfg.topic)
         if not partitions:
             raise WorkerError(f"topic {cfg.topic!r} does not exist on {settings.describe()}")
+        label_partitions = set()
+        if cfg.labels_topic is not None:
+            label_partitions = self.consumer.partitions_for_topic(cfg.labels_topic) or set()
+            if not label_partitions:
+                raise WorkerError(f"labels topic {cfg.labels_topic!r} does not exist on "
+                                  f"{settings.describe()}; create it with as many "
+                                  f"partitions as {cfg.topic!r} ({len(partitions)})")
+            if len(label_partitions) != len(partitions):
+                raise WorkerError(
+                    f"labels topic {cfg.labels_topic!r} has {len(label_partitions)} "
+                    f"partition(s) and {cfg.topic!r} {len(partitions)}: the join by id needs "
+                    "the same number (and both keyed by record id)")
         topics = [t for t in (cfg.predictions_topic, cfg.dead_letter_topic,
                               cfg.queries_topic) if t]
         if topics:
@@ -117,14 +140,17 @@ class PartitionOwner:
             except OutputError as err:
                 raise WorkerError(str(err)) from None
         if cfg.group is None:
-            tps = [self.tp(p) for p in sorted(partitions)]
+            tps = [self.tp(p) for p in sorted(partitions)] + [
+                self.tp(p, cfg.labels_topic) for p in sorted(label_partitions)]
             self.consumer.assign(tps)
             self._take(tps)
             self.assignments += 1
             log.info(kv("worker.assigned", topic=cfg.topic, partitions=sorted(partitions),
                         mode="assign"))
         else:
-            self.consumer.subscribe([cfg.topic], listener=_RebalanceListener(self))
+            self.consumer.subscribe([cfg.topic] + ([cfg.labels_topic] if label_partitions
+                                                   else []),
+                                    listener=_RebalanceListener(self))
             log.info(kv("worker.subscribed", topic=cfg.topic, group=cfg.group))
 
     def _ensure_topics(self, topics, partitions: int) -> None:
@@ -147,13 +173,24 @@ class PartitionOwner:
         """
         cfg = self.config
         consumer = self.consumer
-        for tp in tps:
+        # input partitions first: a labels partition feeds the state of the same number
+        for tp in sorted(tps, key=self._is_labels):
             p = tp.partition
-            state = (self._load(cfg.checkpoint_name(p)) if cfg.model_per_partition
-                     else self.shared)
-            self.states[p] = state
-            self._ends.pop(p, None)
-            offset = state.offsets.get(p)
+            if self._is_labels(tp):
+                state = self.states.get(p) if cfg.model_per_partition else self.shared
+                if state is None:
+                    raise WorkerError(
+                        f"partition {p} of the labels topic {cfg.labels_topic!r} came without "
+                        f"partition {p} of {cfg.topic!r}: the join by id needs them together "
+                        "(the range assignor, the same partition count)")
+                self.label_states[p] = state
+                offset = state.label_offsets.get(p)
+            else:
+                state = (self._load(cfg.checkpoint_name(p)) if cfg.model_per_partition
+                         else self.shared)
+                self.states[p] = state
+                offset = state.offsets.get(p)
+            self._ends.pop(tp, None)
             if offset is not None:
                 consumer.seek(tp, offset)
             elif cfg.group is None or cfg.model_per_partition:
@@ -161,7 +198,7 @@ class PartitionOwner:
             # group + one model: without an offset of our own the group's committed offset
             # (or the earliest) applies; with one, the larger of the two (checked after poll)
             if cfg.group is not None and not cfg.model_per_partition:
-                self._recheck.add(p)
+                self._recheck.add(tp)
 
     # -- the loop's calls ------------------------------------------------------------------
     def poll(self, timeout_ms: int) -> dict:
@@ -193,42 +230,53 @@ class PartitionOwner:
         return batch
 
     def positions(self) -> dict:
-        """Partition -> the consumer's next offset, for the partitions assigned now."""
+        """Partition -> the consumer's next offset, for the input partitions assigned now."""
         consumer = self.consumer
-        return {tp.partition: consumer.position(tp) for tp in consumer.assignment()}
+        return {tp.partition: consumer.position(tp) for tp in consumer.assignment()
+                if not self._is_labels(tp)}
+
+    def _owned(self):
+        """``(TopicPartition, state, offsets map)`` of every partition owned, both topics."""
+        for p, state in self.states.items():
+            yield self.tp(p), state, state.offsets
+        labels = self.config.labels_topic
+        for p, state in self.label_states.items():
+            yield self.tp(p, labels), state, state.label_offsets
 
     def _apply_committed_offsets(self) -> None:
         """Group with one model: start a partition at the larger of our offset and the
         group's committed one (another worker may have learned it further meanwhile)."""
         consumer = self.consumer
-        for p in sorted(self._recheck):
-            state = self.states.get(p)
+        for tp in sorted(self._recheck):
+            p = tp.partition
+            labels = self._is_labels(tp)
+            state = (self.label_states if labels else self.states).get(p)
             if state is None:
                 continue
-            tp = self.tp(p)
+            offsets = state.label_offsets if labels else state.offsets
             committed = consumer.committed(tp)
-            own = state.offsets.get(p)
+            own = offsets.get(p)
             if committed is not None and (own is None or committed > own):
-                state.offsets[p] = committed
+                offsets[p] = committed
                 position = consumer.position(tp)
                 if position is None or position < committed:
                     consumer.seek(tp, committed)
-                log.info(kv("worker.partition.from_group", partition=p, own=own,
-                            committed=committed))
+                log.info(kv("worker.partition.from_group", topic=tp.topic, partition=p,
+                            own=own, committed=committed))
         self._recheck.clear()
 
     def at_end(self) -> bool:
         """Whether every owned partition reached the high-water mark first seen for it."""
         if not self.states:
             return False
-        for p, state in self.states.items():
-            end = self._ends.get(p)
+        for tp, _state, offsets in self._owned():
+            end = self._ends.get(tp)
             if end is None:
-                end = self.consumer.highwater(self.tp(p))
+                end = self.consumer.highwater(tp)
                 if end is None:
                     return False
-                self._ends[p] = end
-            if end > 0 and state.offsets.get(p, 0) < end:
+                self._ends[tp] = end
+            if end > 0 and offsets.get(tp.partition, 0) < end:
                 return False
         return True
 
@@ -259,11 +307,14 @@ class PartitionOwner:
         from kafka.structs import OffsetAndMetadata
 
         out = {}
+        labels = self.config.labels_topic
         for state in states:
-            for p, offset in state.offsets.items():
-                if (partitions is None and p in self.states) or (
-                        partitions is not None and p in partitions):
-                    out[self.tp(p)] = OffsetAndMetadata(offset, "", -1)
+            for topic, offsets, owned in ((None, state.offsets, self.states),
+                                          (labels, state.label_offsets, self.label_states)):
+                for p, offset in offsets.items():
+                    if (partitions is None and p in owned) or (
+                            partitions is not None and p in partitions):
+                        out[self.tp(p, topic)] = OffsetAndMetadata(offset, "", -1)
         return out
 
     def commit(self, offsets: dict) -> None:
@@ -288,16 +339,23 @@ class PartitionOwner:
     def revoked(self, tps, *, lost: bool = False) -> dict:
         """Save what leaves; returns the offsets to commit (none when ``lost``)."""
         parts = {tp.partition for tp in tps if tp.topic == self.config.topic}
-        leaving = [self.states[p] for p in parts if p in self.states]
+        label_parts = {tp.partition for tp in tps if self._is_labels(tp)}
+        leaving = ([self.states[p] for p in parts if p in self.states]
+                   + [self.label_states[p] for p in label_parts if p in self.label_states])
         offsets = {}
         if leaving and not lost:
             unique = list({id(s): s for s in leaving}.values())
             if self._save(unique):
-                offsets = self.offsets_to_commit(unique, parts)
+                offsets = self.offsets_to_commit(unique, parts | label_parts)
+        for p in label_parts:
+            self.label_states.pop(p, None)
+            tp = self.tp(p, self.config.labels_topic)
+            self._ends.pop(tp, None)
+            self._recheck.discard(tp)
         for p in parts:
             state = self.states.pop(p, None)
-            self._ends.pop(p, None)
-            self._recheck.discard(p)
+            self._ends.pop(self.tp(p), None)
+            self._recheck.discard(self.tp(p))
             if state is not None and self.config.model_per_partition:
                 self._retire(state)
         log.info(kv("worker.partitions.lost" if lost else "worker.partitions.revoked",
@@ -306,7 +364,7 @@ class PartitionOwner:
 
     def assigned(self, tps) -> None:
         self.assignments += 1
-        mine = [tp for tp in tps if tp.topic == self.config.topic]
+        mine = [tp for tp in tps if tp.topic == self.config.topic or self._is_labels(tp)]
         self._take(mine)
         log.info(kv("worker.partitions.assigned",
                     partitions=sorted(tp.partition for tp in mine)))

@@ -51,7 +51,7 @@ from connectors.kafka.codec import (
     read_label_names,
 )
 from connectors.worker.logfmt import kv
-from connectors.worker.state import ModelState, PendingRecord
+from connectors.worker.state import EarlyLabels, ModelState, PendingRecord
 
 __all__ = ["DLQ_MAX_VALUE_BYTES", "Message", "PredictionClock", "RecordPath", "warm_up"]
 
@@ -221,8 +221,62 @@ class RecordPath:
         if run:
             self._learn_run(state, run)
 
+    def handle_labels(self, messages, states: dict) -> None:
+        """One partition's messages of the labels topic (``--labels-topic``), in offset
+        order: each delivery completes its held record, or waits for a record not seen
+        yet. ``states`` maps a labels-topic partition to its model's state; the offsets
+        are the state's ``label_offsets``."""
+        options = self._decode_options
+        for msg in messages:
+            if self._stop.is_set():
+                break
+            p = msg.partition
+            state = states.get(p)
+            if state is None:
+                return
+            expected = state.label_offsets.get(p)
+            if expected is not None and msg.offset < expected:
+                self.counts["replayed_skipped"] += 1
+                continue
+            self.counts["messages"] += 1
+            decoded = decode_message(msg.value, **options)
+            if isinstance(decoded, DeadLetter):
+                self._dead_letter(state, msg, decoded)
+            elif decoded.x is not None or decoded.id is None:
+                self._dead_letter(state, msg, DeadLetter(
+                    "not_labels", "the labels topic carries label deliveries "
+                                  "{\"id\", \"labels\"} only; records with features go to "
+                                  "--topic"))
+            elif decoded.id in state.pending:
+                self._deliver(state, msg, decoded)
+            elif decoded.id in state.dropped:
+                self._dead_letter(state, msg, DeadLetter(
+                    "expired_id", f"labels for id {decoded.id!r}, whose record was "
+                                  f"{state.dropped[decoded.id]} before they came (see "
+                                  "--pending-timeout and --max-pending)"))
+            else:  # its record has not come yet (or never will): it waits
+                for rid, early in state.wait_for_record(decoded.id, EarlyLabels(
+                        decoded.y, p, msg.offset, msg.topic, msg.key, msg.value,
+                        list(msg.headers or []), time.time()), self.config.max_pending):
+                    self._never_matched(state, rid, early, "pushed out by newer ones "
+                                                            "(--max-pending)")
+                state.counters["labels_waiting"] += 1
+            state.label_offsets[p] = msg.offset + 1
+            state.unsaved += 1
+            self.since_checkpoint += 1
+            if self.since_checkpoint >= self.config.checkpoint_every:
+                self.checkpoint_due()
+
+    def _never_matched(self, state: ModelState, record_id: str, early, why: str) -> None:
+        state.counters["labels_unmatched"] += 1
+        self.counts["labels_unmatched"] += 1
+        self._dead_letter(state, early, DeadLetter(
+            "unknown_id", f"labels for id {record_id!r} came on the labels topic and no "
+                          f"record with that id came to be held for them ({why})"))
+
     def expire_pending(self, states) -> None:
-        """Drop held records older than ``pending_timeout`` (counted, never learned)."""
+        """Drop held records older than ``pending_timeout`` (counted, never learned), and
+        labels that waited that long for their record (dead letters ``unknown_id``)."""
         timeout = self.config.pending_timeout
         now = time.time()
         for state in states:
@@ -231,6 +285,10 @@ class RecordPath:
                 if n:
                     self.counts["pending_expired"] += n
                     log.info(kv("worker.pending.expired", model=state.name, n=n))
+            if state.early_labels:
+                for rid, early in state.expire_early(now, timeout):
+                    self._never_matched(state, rid, early,
+                                        f"waited --pending-timeout {timeout:g} s")
 
     # -- one run, one message -------------------------------------------------------------
     def _learn_run(self, state: ModelState, run: list) -> None:
@@ -295,6 +353,9 @@ class RecordPath:
                            self.config.max_pending)
                 state.counters["held"] += 1
                 asked = self._ask(state, msg, decoded, pred, scores)
+                early = state.early_labels.pop(decoded.id, None)
+                if early is not None:  # its labels came first (--labels-topic)
+                    self._deliver(state, msg, dataclasses.replace(decoded, y=early.y))
         else:
             pred, scores = ev.process_one(decoded.x, state.full_labels(y))
         state.counters["records"] += 1

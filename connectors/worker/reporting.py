@@ -29,6 +29,8 @@ def state_summary(state: ModelState) -> dict:
     out = {"checkpoint": state.name, "offsets": dict(sorted(state.offsets.items())),
            "learned": ev.n_learned, "predicted": ev.n_predicted,
            "pending": len(state.pending), "dead_letters": dict(state.dead_letters),
+           "label_offsets": dict(sorted(state.label_offsets.items())),
+           "labels_waiting": len(state.early_labels),
            "drift_events": sum(state.event_counts.values())}
     out.update(state.counters)
     out["metrics"] = ev.summary()
@@ -75,6 +77,8 @@ class Reporter:
                     "records_total": n_records,
                     "predictions_total": counts["predictions"],
                     "label_deliveries_total": counts["label_deliveries"],
+                    "pending_expired_total": counts["pending_expired"],
+                    "labels_unmatched_total": counts["labels_unmatched"],
                     "records_per_second": rate,
                     "checkpoints_total": checkpoints.n_checkpoints,
                     "checkpoint_failures_total": checkpoints.n_failed,
@@ -88,13 +92,15 @@ class Reporter:
             counters["checkpoint_age_seconds"] = age
         labelled = {"dead_letters_total": [({"reason": r}, n) for r, n in
                                            sorted(records.dead_letters.items())],
-                    "learned_records": [], "pending_records": [], "drift_events_total": [],
+                    "learned_records": [], "pending_records": [], "labels_waiting": [],
+                    "drift_events_total": [],
                     "prequential": [],
                     "consumer_lag": [({"partition": p}, n) for p, n in lag]}
         for state in states:
             model = {"model": state.name}
             labelled["learned_records"].append((model, state.evaluator.n_learned))
             labelled["pending_records"].append((model, len(state.pending)))
+            labelled["labels_waiting"].append((model, len(state.early_labels)))
             for key, n in sorted(state.event_counts.items()):
                 level, _, kind = key.partition(".")
                 labelled["drift_events_total"].append(
@@ -138,6 +144,7 @@ class Reporter:
                "dead_letter_reasons": dict(sorted(records.dead_letters.items())),
                "replayed_skipped": counts["replayed_skipped"],
                "pending_expired": counts["pending_expired"],
+               "labels_unmatched": counts["labels_unmatched"],
                "drift_events": counts["drift_events"],
                "checkpoints": checkpoints.n_checkpoints,
                "checkpoint_failures": checkpoints.n_failed,

@@ -133,6 +133,29 @@ class PendingRecord:
     arrived: float  # unix seconds (wall clock: held records survive restarts)
 
 
+@dataclass
+class EarlyLabels:
+    """Labels from the labels topic that came before their record: they wait for it.
+
+    The message's key, value and headers are kept so that labels that never meet their
+    record leave as the dead letter of the message that brought them.
+    """
+
+    y: dict
+    partition: int
+    offset: int
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list
+    arrived: float  # unix seconds
+
+
+#: Ids of held records dropped (expired or evicted) that a state remembers, so that their
+#: labels, when they come, are told apart from labels for ids never seen.
+REMEMBERED_DROPS = 100_000
+
+
 def make_watcher(learner: str, detector: str = "adwin", label_drift=()):
     """The :class:`~drift.watch.StreamWatcher` of a model, as ``labelstream replay`` builds it."""
     from drift.label_structure import (LabelCardinalityDetector, LabelCorrelationDetector,
@@ -167,6 +190,9 @@ class ModelState:
         self.watcher = watcher
         self.pending: OrderedDict[str, PendingRecord] = OrderedDict()
         self.offsets: dict[int, int] = {}
+        self.label_offsets: dict[int, int] = {}  # of the labels topic (--labels-topic)
+        self.early_labels: OrderedDict[str, EarlyLabels] = OrderedDict()
+        self.dropped: OrderedDict[str, str] = OrderedDict()  # held id -> why it was dropped
         self.declared_labels: list = []
         self.counters: Counter = Counter()
         self.dead_letters: Counter = Counter()
@@ -222,8 +248,38 @@ class ModelState:
             self.counters["pending_replaced"] += 1
         held[record_id] = pending
         while len(held) > max_pending:
-            held.popitem(last=False)
+            self._drop(held.popitem(last=False)[0], "evicted")
             self.counters["pending_evicted"] += 1
+
+    def _drop(self, record_id: str, why: str) -> None:
+        dropped = self.dropped
+        dropped[record_id] = why
+        dropped.move_to_end(record_id)
+        while len(dropped) > REMEMBERED_DROPS:
+            dropped.popitem(last=False)
+
+    def wait_for_record(self, record_id: str, early: EarlyLabels, max_pending: int) -> list:
+        """Keep labels that came before their record; returns the ones pushed out (the
+        oldest beyond ``max_pending``), which will never be learned."""
+        waiting = self.early_labels
+        waiting.pop(record_id, None)
+        waiting[record_id] = early
+        out = []
+        while len(waiting) > max_pending:
+            out.append(waiting.popitem(last=False))
+        return out
+
+    def expire_early(self, now: float, timeout: float) -> list:
+        """``(id, EarlyLabels)`` of labels that waited longer than ``timeout`` seconds."""
+        waiting = self.early_labels
+        out = []
+        limit = now - timeout
+        while waiting:
+            oldest = next(iter(waiting.values()))
+            if oldest.arrived > limit:
+                break
+            out.append(waiting.popitem(last=False))
+        return out
 
     def expire(self, now: float, timeout: float) -> int:
         """Drop held records older than ``timeout`` seconds; returns how many."""
@@ -234,7 +290,7 @@ class ModelState:
             oldest = next(iter(held.values()))
             if oldest.arrived > limit:
                 break
-            held.popitem(last=False)
+            self._drop(held.popitem(last=False)[0], "expired")
             n += 1
         if n:
             self.counters["pending_expired"] += n
@@ -246,7 +302,9 @@ class ModelState:
         return {"format": CHECKPOINT_FORMAT, "kind": "labelstream.worker", "name": self.name,
                 "topic": topic, "learner": self.learner_name, "evaluator": self.evaluator,
                 "watcher": self.watcher, "pending": self.pending,
-                "offsets": dict(self.offsets), "declared_labels": list(self.declared_labels),
+                "offsets": dict(self.offsets), "label_offsets": dict(self.label_offsets),
+                "early_labels": self.early_labels, "dropped": self.dropped,
+                "declared_labels": list(self.declared_labels),
                 "counters": dict(self.counters), "dead_letters": dict(self.dead_letters),
                 "event_counts": dict(self.event_counts),
                 "recent_events": list(self.recent_events), "saved_at": time.time(),
@@ -270,6 +328,10 @@ class ModelState:
         state = cls(name, learner_name, data["evaluator"], data["watcher"])
         state.pending = data["pending"]
         state.offsets = {int(p): int(o) for p, o in data["offsets"].items()}
+        state.label_offsets = {int(p): int(o)
+                               for p, o in data.get("label_offsets", {}).items()}
+        state.early_labels = data.get("early_labels", OrderedDict())
+        state.dropped = data.get("dropped", OrderedDict())
         state.declared_labels = list(data["declared_labels"])
         state.counters = Counter(data["counters"])
         state.dead_letters = Counter(data["dead_letters"])
@@ -281,4 +343,4 @@ class ModelState:
 
     def __repr__(self):
         return (f"ModelState({self.name!r}, learned={self.evaluator.n_learned}, "
-                f"offsets={self.offsets})")
+                f"offsets={self.offsets}, label_offsets={self.label_offsets})")
