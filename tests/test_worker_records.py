@@ -217,3 +217,76 @@ def test_drift_events_carry_their_source_offset_to_the_dispatcher():
         assert where["topic"] == TOPIC and where["partition"] == 0
         assert 0 <= where["offset"] < 4000
     assert state.recent_events and not state.evaluator.events  # handed on, not left behind
+
+
+def test_labels_topic_joins_by_id_both_ways_and_says_why_labels_are_dropped():
+    """--labels-topic: a delivery completes its held record; one that comes before its
+    record waits and is learned when the record comes; labels for a record that expired
+    are ``expired_id``; labels whose record never comes leave at expiry as ``unknown_id``
+    dead letters (the original message); a record on the labels topic is ``not_labels``."""
+    import time as _time
+
+    cfg = config(labels_topic="answers", pending_timeout=60.0)
+    state = new_state(cfg)
+    sink = Sink()
+    path = RecordPath(cfg, outputs=sink)
+    gen = MultiLabelGenerator(n_features=4, n_labels=3, seed=1)
+    (x0, y0), (x1, y1), (x2, _) = gen.take(3)
+    labels_of = {"a": [k for k, on in y0.items() if on] or ["l0"],
+                 "b": [k for k, on in y1.items() if on] or ["l1"]}
+    path.handle([Message(TOPIC, 0, 0, b"a", encode_record(x0, None, id="a"))], {0: state})
+    assert "a" in state.pending and state.evaluator.n_learned == 0
+
+    def answer(offset, rid, labels):
+        return Message("answers", 0, offset, rid.encode(),
+                       encode_label_delivery(rid, {k: True for k in labels}))
+
+    # a's labels complete it; b's labels come before b and wait
+    path.handle_labels([answer(0, "a", labels_of["a"]), answer(1, "b", labels_of["b"])],
+                       {0: state})
+    assert state.evaluator.n_learned == 1 and list(state.early_labels) == ["b"]
+    assert state.label_offsets == {0: 2} and state.offsets == {0: 1}
+    path.handle([Message(TOPIC, 0, 1, b"b", encode_record(x1, None, id="b"))], {0: state})
+    assert state.evaluator.n_learned == 2 and not state.early_labels and not state.pending
+    assert [p[2] for p in sink.produced] == ["a", "b"]  # both were predicted on arrival
+
+    # c is held and expires; its labels then come: expired_id. d's never comes: unknown_id
+    path.handle([Message(TOPIC, 0, 2, b"c", encode_record(x2, None, id="c"))], {0: state})
+    state.pending["c"].arrived -= 120
+    path.expire_pending([state])
+    assert "c" not in state.pending and state.dropped["c"] == "expired"
+    path.handle_labels([answer(2, "c", ["l0"]), answer(3, "d", ["l1"]),
+                        Message("answers", 0, 4, b"e", encode_record(x2, {"l0": True},
+                                                                      id="e"))], {0: state})
+    dlq = [m for m in sink.messages if m[0] == "dlq"]
+    assert [m[3]["dlq.reason"] for m in dlq] == [b"expired_id", b"not_labels"]
+    assert b"expired before they came" in dlq[0][3]["dlq.reason.text"]
+    assert list(state.early_labels) == ["d"] and state.label_offsets == {0: 5}
+    state.early_labels["d"].arrived = _time.time() - 61
+    path.expire_pending([state])
+    dlq = [m for m in sink.messages if m[0] == "dlq"]
+    assert dlq[-1][3]["dlq.reason"] == b"unknown_id" and b"'d'" in dlq[-1][3]["dlq.reason.text"]
+    assert dlq[-1][2] == answer(3, "d", ["l1"]).value  # the message that brought them
+    assert dlq[-1][3]["dlq.source.topic"] == b"answers"
+    assert state.counters["labels_unmatched"] == 1 and path.counts["labels_unmatched"] == 1
+    assert not state.early_labels and state.evaluator.n_learned == 2
+
+    # what waits is bounded by --max-pending: the oldest leaves as a dead letter
+    small = RecordPath(config(labels_topic="answers", max_pending=2), outputs=Sink())
+    other = new_state(config(labels_topic="answers", max_pending=2))
+    small.handle_labels([answer(i, f"z{i}", ["l0"]) for i in range(3)], {0: other})
+    assert list(other.early_labels) == ["z1", "z2"]
+    assert small.dead_letters == {"unknown_id": 1}
+
+    # the join survives a checkpoint
+    from connectors.worker.state import ModelState as _MS
+
+    again = _MS.from_checkpoint(other.to_checkpoint(TOPIC), name=TOPIC, topic=TOPIC,
+                                learner_name="br")
+    assert list(again.early_labels) == ["z1", "z2"] and again.label_offsets == {0: 3}
+
+
+def test_labels_topic_must_be_a_topic_of_its_own():
+    for clash in (TOPIC, "pred", "dlq"):
+        with pytest.raises(ValueError, match="--labels-topic must be a topic of its own"):
+            config(labels_topic=clash)
