@@ -260,7 +260,7 @@ class RecordPath:
                         list(msg.headers or []), time.time()), self.config.max_pending):
                     self._never_matched(state, rid, early, "pushed out by newer ones "
                                                             "(--max-pending)")
-                state.counters["labels_waiting"] += 1
+                state.counters["labels_came_first"] += 1
             state.label_offsets[p] = msg.offset + 1
             state.unsaved += 1
             self.since_checkpoint += 1
