@@ -38,7 +38,8 @@ def test_fuzz_corpus_every_malformed_message_is_a_dead_letter_with_its_reason(fu
         assert out.text and len(out.text) <= 500
         codes[out.code] += 1
     # the corpus reaches every reason decode_message gives
-    assert set(codes) == set(REASONS) - {"unknown_id", "label_cap", "undecodable"}, codes
+    assert set(codes) == set(REASONS) - {"unknown_id", "expired_id", "not_labels", "label_cap",
+                                        "undecodable"}, codes
 
 
 def test_fuzz_corpus_at_default_limits_never_raises(fuzz_corpus):
