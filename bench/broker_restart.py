@@ -14,10 +14,18 @@ producer is therefore not idempotent and keeps one request in flight (order kept
 may repeat a prediction, which at-least-once allows): since then 19,997 of 19,997
 predictions arrive through two crashes. tests/test_worker_broker_restart.py pins it.
 """
-import json, os, re, socket, subprocess, sys, tempfile, time, urllib.request
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from connectors.kafka.broker import LocalS3, TansuBroker
-from test_worker_helpers import KEY, KEY_ENV, cli_command, cli_env, send_all, read_topic
+from test_worker_helpers import KEY_ENV, cli_command, cli_env, send_all, read_topic
 from connectors.kafka.codec import encode_record
 from stream.synthetic import MultiLabelGenerator
 def free():

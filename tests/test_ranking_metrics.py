@@ -267,7 +267,8 @@ def test_process_one_and_process_many_agree_with_the_direct_computation(seed, de
         many.process_many(records[a:b])
     s_one, s_many = one.snapshot(), many.snapshot()
     for key in s_one:
-        assert s_one[key] == s_many[key] or (math.isnan(s_one[key]) and math.isnan(s_many[key])), key
+        assert s_one[key] == s_many[key] or (math.isnan(s_one[key])
+                                             and math.isnan(s_many[key])), key
     order = [names.index(k) for k in one.labels.keys]  # evaluator columns
     Z, M = expected_rows(table, T, declared)
     Z, T, M = Z[:, order], T[:, order], M[:, order]

@@ -40,12 +40,6 @@ from connectors.worker import Worker  # noqa: E402
 needs_yeast = pytest.mark.skipif(not YEAST.is_file(), reason=f"shared data not found: {YEAST}")
 
 
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
-
-
 def _event(e: dict) -> dict:
     return {k: v for k, v in e.items() if k not in ("timestamp", "source_offset")}
 

@@ -40,12 +40,6 @@ from connectors.worker import Worker  # noqa: E402
 PARTITIONS = [0, 1, 2, 3]
 
 
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
-
-
 def _records(start, n, seed):
     from stream.synthetic import MultiLabelGenerator
 

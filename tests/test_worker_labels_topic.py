@@ -18,12 +18,6 @@ from connectors.kafka.codec import decode_message, encode_label_delivery, encode
 from connectors.worker import Worker  # noqa: E402
 
 
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
-
-
 def test_answers_on_a_labels_topic_after_a_delay_survive_kill_9(kafka_broker, unique_topic,
                                                                 tmp_path, key_env):
     import os

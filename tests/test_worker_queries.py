@@ -18,12 +18,6 @@ from connectors.kafka.codec import decode_message, encode_label_delivery, encode
 from connectors.worker import Worker  # noqa: E402
 
 
-@pytest.fixture
-def key_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY_ENV
-
-
 def test_queries_go_to_annotators_and_their_labels_are_learned(kafka_broker, unique_topic,
                                                                 tmp_path, key_env):
     from learners.registry import make_learner

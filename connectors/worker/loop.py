@@ -228,7 +228,9 @@ class Worker:
             if batch:
                 t0 = time.perf_counter()
                 self._last_message_at = time.monotonic()
-                for tp, messages in batch.items():
+                # records before labels: a label polled with its record finds it held
+                for tp, messages in (sorted(batch.items(), key=lambda item: item[0].topic
+                                            == labels_topic) if labels_topic else batch.items()):
                     if tp.topic == labels_topic:
                         records.handle_labels(messages, label_states)
                     else:

@@ -70,6 +70,9 @@ class PartitionOwner:
         self.listener_error: BaseException | None = None
         self._ends: dict = {}  # TopicPartition -> high-water mark seen first
         self._recheck: set = set()  # group, one model: partitions to check commits of
+        # input partition -> the high-water mark its labels partition waits for (None until
+        # the first fetch says it): after a start or a rebalance, labels wait for the records
+        self._catching_up: dict[int, int | None] = {}
         self._tp_cache: dict = {}
 
     def tp(self, partition: int, topic: str | None = None):
@@ -185,6 +188,10 @@ class PartitionOwner:
                         "(the range assignor, the same partition count)")
                 self.label_states[p] = state
                 offset = state.label_offsets.get(p)
+                # the records first: the ones re-read after a restart are held again before
+                # the labels that follow them are read (the order of a run without the crash)
+                self._catching_up[p] = None
+                consumer.pause(tp)
             else:
                 state = (self._load(cfg.checkpoint_name(p)) if cfg.model_per_partition
                          else self.shared)
@@ -225,9 +232,27 @@ class PartitionOwner:
             raise self.listener_error
         if self._recheck:
             self._apply_committed_offsets()
+        if self._catching_up:
+            self._release_caught_up_labels()
         if first:
             self._records_polled = sum(len(messages) for messages in batch.values())
         return batch
+
+    def _release_caught_up_labels(self) -> None:
+        """Resume the labels partitions whose input partition reached the high-water mark
+        first seen after it was taken (the records there before the labels)."""
+        consumer = self.consumer
+        for p, target in list(self._catching_up.items()):
+            tp = self.tp(p)
+            if target is None:
+                target = self._catching_up[p] = consumer.highwater(tp)
+                if target is None:  # no fetch answered yet
+                    continue
+            position = consumer.position(tp)
+            if position is not None and position >= target:
+                del self._catching_up[p]
+                consumer.resume(self.tp(p, self.config.labels_topic))
+                log.debug(kv("worker.labels.resumed", partition=p, records_to=target))
 
     def positions(self) -> dict:
         """Partition -> the consumer's next offset, for the input partitions assigned now."""
@@ -349,6 +374,7 @@ class PartitionOwner:
                 offsets = self.offsets_to_commit(unique, parts | label_parts)
         for p in label_parts:
             self.label_states.pop(p, None)
+            self._catching_up.pop(p, None)
             tp = self.tp(p, self.config.labels_topic)
             self._ends.pop(tp, None)
             self._recheck.discard(tp)
@@ -366,8 +392,10 @@ class PartitionOwner:
         self.assignments += 1
         mine = [tp for tp in tps if tp.topic == self.config.topic or self._is_labels(tp)]
         self._take(mine)
+        labels = sorted(tp.partition for tp in mine if self._is_labels(tp))
         log.info(kv("worker.partitions.assigned",
-                    partitions=sorted(tp.partition for tp in mine)))
+                    partitions=sorted(tp.partition for tp in mine if not self._is_labels(tp)),
+                    **({"labels_partitions": labels} if self.config.labels_topic else {})))
 
 
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener  # noqa: E402
