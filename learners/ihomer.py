@@ -12,6 +12,7 @@ from river import base
 
 from learners import _ihomer_kernels as K
 from learners._label_thresholds import LabelThresholds
+from learners._rare_label_memory import RareLabelMemory
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
 from learners.logistic import check_robust, robust_value
@@ -204,6 +205,15 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         for that label (:class:`learners._label_thresholds.LabelThresholds`). On by
         default: on the dev streams it moved example-F1 by -0.001 to +0.007 at the same
         speed (bench/imperfect_labels_learners.py tail).
+    rare_memory
+        Rare labels, sparse input (text) only: ``True`` remembers the recent records that
+        carried a label with fewer than 25 positives and gives a record the rare labels
+        of a remembered record it is nearly identical to (cosine similarity, at the
+        similarity whose additions would have raised example-F1 most on the stream so
+        far; :class:`learners._rare_label_memory.RareLabelMemory`). On by default: a
+        stream without near-duplicates never gets a positive sum and predicts as
+        without it. Dense numeric input is left alone (there, every record is near
+        some other in cosine).
 
     Examples
     --------
@@ -227,6 +237,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     robust = None  # models pickled before the option learn as without it
     tail_balance = None
     label_thresholds = False  # models pickled before the option predict as they did
+    rare_memory = False
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -241,7 +252,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                  tree_grace_period: int = 200, tree_delta: float = 1e-7,
                  tree_tau: float = 0.05, tree_max_bytes: int = 2**26,
                  robust: float | None = None, tail_balance: float | None = None,
-                 label_thresholds: bool = True):
+                 label_thresholds: bool = True, rare_memory: bool = True):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -274,6 +285,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             raise ValueError(f"tail_balance must be None or >= 0, got {tail_balance!r}")
         self.label_thresholds = bool(label_thresholds)
         self._lt = LabelThresholds() if self.label_thresholds else None
+        self.rare_memory = bool(rare_memory)
+        self._rm = RareLabelMemory() if self.rare_memory else None
         if int(max_clusters) < 1:
             raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
@@ -628,6 +641,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         own = sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
         window = sum(v.nbytes for v in self._recent)
         window += sum(a.nbytes for block in self._held for a in block)
+        if self.rare_memory:
+            window += self._rm.memory_usage()
         return int(own + window + self._tree.memory_usage())
 
     # -- encoding ----------------------------------------------------------------------
@@ -701,6 +716,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                out_pred, out_score, out_expert, out_br, out_marg)
         if self.label_thresholds:
             self._lt.apply(out_pred, out_br, y_ptr, y_idx, learn, u_ptr, u_idx)
+        if self.rare_memory and self._center is False:  # sparse input (text) only
+            self._rm.apply(out_pred, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, u_ptr, u_idx)
         if self._ev_count[0]:
             self._collect_local_events()
         return (out_pred, out_score, out_expert) + extra
@@ -913,6 +930,7 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels before the first record."""
-        scratch = IHOMER(max_classes=2, label_thresholds=self.label_thresholds)
+        scratch = IHOMER(max_classes=2, label_thresholds=self.label_thresholds,
+                         rare_memory=self.rare_memory)
         scratch.learn_one({"a": 1.0}, {"u": True})
         scratch.predict_scores_one({"a": 1.0})
