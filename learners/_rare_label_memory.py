@@ -267,8 +267,8 @@ class RareLabelMemory:
 
     def memory_usage(self) -> int:
         """Bytes held by the arrays."""
-        return sum(a.nbytes for a in (self.add_n, self.add_tp, self.gain, self.pos_count, self.slot_idx,
-                                      self.slot_val, self.slot_nnz, self.slot_lab,
+        return sum(a.nbytes for a in (self.add_n, self.add_tp, self.gain, self.pos_count,
+                                      self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab,
                                       self.slot_nlab, self.ring, self._q))
 
     def warm_up(self) -> None:

@@ -31,7 +31,7 @@ def _families(n=300, seed=5):
     rng = np.random.default_rng(seed)
     x_rows, y_rows = [], []
     bases = [rng.choice(400, size=30, replace=False) for _ in range(40)]
-    for i in range(n):
+    for _ in range(n):
         fam = int(rng.integers(40))
         cols = np.array(sorted(set(bases[fam][:27].tolist())
                                | set(rng.choice(400, size=3).tolist())))
