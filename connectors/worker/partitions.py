@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 #: Records the run's first poll takes at most (its predictions go out early).
 FIRST_POLL_RECORDS = 100
+COMMIT_TIMEOUT_MS = 5000  # a group commit waits at most this long (then it is logged)
 
 
 class PartitionOwner:
@@ -344,11 +345,13 @@ class PartitionOwner:
 
     def commit(self, offsets: dict) -> None:
         """Commit ``offsets`` to the group (a failure is logged: the checkpoint is the
-        truth, commits only follow it)."""
+        truth, commits only follow it). Bounded by ``COMMIT_TIMEOUT_MS``: kafka-python's
+        commit otherwise blocks for as long as the group's coordinator is unreachable,
+        and the loop, which watches for broker outages, with it."""
         from kafka.errors import KafkaError
 
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets, timeout_ms=COMMIT_TIMEOUT_MS)
         except KafkaError as err:
             log.warning(kv("worker.commit_failed", error=err))
 
@@ -445,7 +448,7 @@ async def _commit(consumer, offsets) -> None:
     commit = getattr(coordinator, "_commit_offsets_sync_async", None)
     try:
         if commit is not None:
-            await commit(offsets, timeout_ms=5000)
+            await commit(offsets, timeout_ms=COMMIT_TIMEOUT_MS)
         else:  # another kafka-python: fire and forget (the checkpoint is the truth anyway)
             consumer.commit_async(offsets)
     except Exception as err:  # noqa: BLE001
