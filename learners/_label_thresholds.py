@@ -37,6 +37,15 @@ _NO_LABELS = np.zeros(0, dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
+def mark_labels(mask, ptr, idx, i, value):
+    """Set ``mask`` to ``value`` at row ``i``'s labels in the CSR ``ptr`` / ``idx`` (the
+    labels below ``mask.size``; a row's truth or unknown labels as a scratch mask)."""
+    for k in range(ptr[i], ptr[i + 1]):
+        if idx[k] < mask.size:
+            mask[idx[k]] = value
+
+
+@njit(cache=True, nogil=True)
 def _best_threshold(l, grid, tp, pp, base, margin, min_positives, min_precision):
     """The grid index whose F1 for label ``l`` beats its base F1 by ``margin`` with the
     labels it adds right at least ``min_precision`` of the time, or -1."""
@@ -79,12 +88,8 @@ def _apply(pred, score, y_ptr, y_idx, u_ptr, u_idx, learn, grid, tp, pp, base, m
                     pred[i, l] = True
         if not learn:
             continue
-        for k in range(y_ptr[i], y_ptr[i + 1]):
-            if y_idx[k] < L:
-                y[y_idx[k]] = True
-        for k in range(u_ptr[i], u_ptr[i + 1]):
-            if u_idx[k] < L:
-                unknown[u_idx[k]] = True
+        mark_labels(y, y_ptr, y_idx, i, True)
+        mark_labels(unknown, u_ptr, u_idx, i, True)
         for l in range(L):
             s = score[i, l]
             if unknown[l] or not (was[l] or y[l] or s > lo):
@@ -100,12 +105,8 @@ def _apply(pred, score, y_ptr, y_idx, u_ptr, u_idx, learn, grid, tp, pp, base, m
                     pp[l, c] += 1.0
                     if y[l]:
                         tp[l, c] += 1.0
-        for k in range(y_ptr[i], y_ptr[i + 1]):
-            if y_idx[k] < L:
-                y[y_idx[k]] = False
-        for k in range(u_ptr[i], u_ptr[i + 1]):
-            if u_idx[k] < L:
-                unknown[u_idx[k]] = False
+        mark_labels(y, y_ptr, y_idx, i, False)
+        mark_labels(unknown, u_ptr, u_idx, i, False)
 
 
 class LabelThresholds:

@@ -36,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from learners._label_thresholds import mark_labels
+
 __all__ = ["RareLabelMemory"]
 
 _NO_LABELS = np.zeros(0, dtype=np.int64)
@@ -105,12 +107,8 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
         row_n[:] = 0.0
         row_tp[:] = 0.0
         if learn:
-            for k in range(y_ptr[i], y_ptr[i + 1]):
-                if y_idx[k] < L:
-                    y[y_idx[k]] = True
-            for k in range(u_ptr[i], u_ptr[i + 1]):
-                if u_idx[k] < L:
-                    unknown[u_idx[k]] = True
+            mark_labels(y, y_ptr, y_idx, i, True)
+            mark_labels(unknown, u_ptr, u_idx, i, True)
         for t in range(n_touched):
             l = touched[t]
             if pred[i, l]:
@@ -181,13 +179,10 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
                 ring[0] = (s + 1) % R
                 ring[1] += 1
         for k in range(y_ptr[i], y_ptr[i + 1]):
-            if y_idx[k] < L:
-                if not unknown[y_idx[k]]:
-                    pos_count[y_idx[k]] += 1.0
-                y[y_idx[k]] = False
-        for k in range(u_ptr[i], u_ptr[i + 1]):
-            if u_idx[k] < L:
-                unknown[u_idx[k]] = False
+            if y_idx[k] < L and not unknown[y_idx[k]]:
+                pos_count[y_idx[k]] += 1.0
+        mark_labels(y, y_ptr, y_idx, i, False)
+        mark_labels(unknown, u_ptr, u_idx, i, False)
 
 
 class RareLabelMemory:

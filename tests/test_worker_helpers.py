@@ -94,6 +94,31 @@ def cli_env() -> dict:
     return env
 
 
+def kill_9_at(cmd, log_path, marker: str = "worker.checkpoint reason=every",
+              timeout: float = 60.0) -> int:
+    """Run the CLI ``cmd`` (stderr to ``log_path``), kill it with SIGKILL as soon as its log
+    shows ``marker``, and return its exit status (``-SIGKILL``)."""
+    import signal
+    import subprocess
+    import time
+
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+                                env=cli_env(), start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while marker not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    log_path.read_text()[-3000:]
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def predictions(messages) -> list:
     return [json.loads(m.value) for m in messages]
 

@@ -20,12 +20,9 @@ from connectors.worker import Worker  # noqa: E402
 
 def test_answers_on_a_labels_topic_after_a_delay_survive_kill_9(kafka_broker, unique_topic,
                                                                 tmp_path, key_env):
-    import os
     import signal
-    import subprocess
-    import time
 
-    from test_worker_helpers import ROOT, cli_command, cli_env
+    from test_worker_helpers import cli_command, kill_9_at
 
     from connectors.checkpoint import CheckpointStore
     from connectors.worker.state import WorkerEvaluator
@@ -64,22 +61,7 @@ def test_answers_on_a_labels_topic_after_a_delay_survive_kill_9(kafka_broker, un
         "--checkpoint-key-env", KEY_ENV, "--checkpoint-every", "25", "--learner", "br",
         "--label-budget", "0.3", "--queries-topic", topic + "-queries",
         "--max-pending", "5000", "--max-poll-records", "10", "--stop-at-end", "--json"]
-    log_path = tmp_path / "kill.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-                                env=cli_env(), start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while "worker.checkpoint reason=every" not in log_path.read_text():
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    log_path.read_text()[-3000:]
-                time.sleep(0.01)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert kill_9_at(cmd, tmp_path / "kill.log") == -signal.SIGKILL
     store = CheckpointStore(ckpt, KEY.encode())
     mid = store.load(topic)
     learned_mid = mid["evaluator"].n_learned - n_labelled

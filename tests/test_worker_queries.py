@@ -100,12 +100,9 @@ def test_worker_query_flags_are_checked():
 
 def test_kill_9_while_answers_arrive_learns_each_held_record_once(kafka_broker, unique_topic,
                                                                   tmp_path, key_env):
-    import os
     import signal
-    import subprocess
-    import time
 
-    from test_worker_helpers import ROOT, cli_command, cli_env
+    from test_worker_helpers import cli_command, kill_9_at
 
     from connectors.checkpoint import CheckpointStore
     from connectors.worker.state import WorkerEvaluator
@@ -135,22 +132,7 @@ def test_kill_9_while_answers_arrive_learns_each_held_record_once(kafka_broker, 
         "--checkpoint-every", "25", "--learner", "br", "--label-budget", "0.3",
         "--queries-topic", topic + "-queries", "--max-pending", "5000",
         "--max-poll-records", "10", "--stop-at-end", "--json"]
-    log_path = tmp_path / "kill.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-                                env=cli_env(), start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while "worker.checkpoint reason=every" not in log_path.read_text():
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    log_path.read_text()[-3000:]
-                time.sleep(0.01)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert kill_9_at(cmd, tmp_path / "kill.log") == -signal.SIGKILL
     store = CheckpointStore(ckpt, KEY.encode())
     mid = store.load(topic)
     assert n_labelled < mid["evaluator"].n_learned < n_labelled + len(queried), \
