@@ -57,20 +57,90 @@ def _pick(gain, add_tp, min_hits):
 
 
 @njit(cache=True, nogil=True)
+def _similarities(sims, a, b, x_idx, x_val, norm, table, q, slot_idx, slot_val, slot_nnz,
+                  filled):
+    """The cosine of row ``x_idx[a:b]`` / ``x_val[a:b]`` (norm ``norm``) with each of the
+    ``filled`` slots, into ``sims``.
+
+    With the dense ``table`` (a column per slot, a row per feature) this runs over the
+    row's non-zeros, every slot at once (contiguous, vectorised); without it (more features
+    than the table may hold), over each slot's non-zeros through the scratch row ``q``.
+    """
+    sims[:] = 0.0
+    if table.shape[0] > 0:
+        F = table.shape[0]
+        for k in range(a, b):
+            f = x_idx[k]
+            if f < F:  # a feature past the table is in no slot
+                v = x_val[k] / norm
+                for s in range(filled):
+                    sims[s] += v * table[f, s]
+        return
+    for k in range(a, b):
+        q[x_idx[k]] = x_val[k] / norm
+    for s in range(filled):
+        sim = 0.0
+        for k in range(slot_nnz[s]):
+            sim += slot_val[s, k] * q[slot_idx[s, k]]
+        sims[s] = sim
+    for k in range(a, b):
+        q[x_idx[k]] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _refresh_live(slot_live, slot_lab, slot_nlab, pos_count, rare_below, filled):
+    """A slot is live while one of its labels is still rare."""
+    for s in range(filled):
+        live = False
+        for j in range(slot_nlab[s]):
+            if pos_count[slot_lab[s, j]] < rare_below:
+                live = True
+                break
+        slot_live[s] = live
+
+
+@njit(cache=True, nogil=True)
+def _remember(s, a, b, x_idx, x_val, norm, table, slot_idx, slot_val, slot_nnz):
+    """Put the row's ``W`` largest values (normalised) in slot ``s``, and in the table."""
+    W = slot_idx.shape[1]
+    dense = table.shape[0] > 0
+    if dense:
+        for k in range(slot_nnz[s]):  # the slot's previous row leaves the table
+            table[slot_idx[s, k], s] = 0.0
+    m = b - a
+    if m <= W:
+        for k in range(m):
+            slot_idx[s, k] = x_idx[a + k]
+            slot_val[s, k] = x_val[a + k] / norm
+        slot_nnz[s] = m
+    else:  # the W largest values: the rest barely moves a cosine
+        order = np.argsort(-np.abs(x_val[a:b]))
+        for k in range(W):
+            slot_idx[s, k] = x_idx[a + order[k]]
+            slot_val[s, k] = x_val[a + order[k]] / norm
+        slot_nnz[s] = W
+    if dense:
+        for k in range(slot_nnz[s]):
+            table[slot_idx[s, k], s] = slot_val[s, k]
+
+
+@njit(cache=True, nogil=True)
 def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, add_n,
-           add_tp, gain, pos_count, slot_idx, slot_val, slot_nnz, slot_lab, slot_nlab, ring, q,
-           rare_below, min_hits):
+           add_tp, gain, pos_count, slot_idx, slot_val, slot_nnz, slot_lab, slot_nlab,
+           slot_live, ring, table, q, rare_below, min_hits):
     n, L = pred.shape
     G = grid.size
     row_n = np.zeros(G)
     row_tp = np.zeros(G)
-    R, W = slot_idx.shape
+    R = slot_idx.shape[0]
     S = slot_lab.shape[1]
+    sims = np.zeros(R)
     best = np.full(L, -2.0)  # below any cosine: not touched by this row
     touched = np.empty(L, dtype=np.int64)
     y = np.zeros(L, dtype=np.bool_)
     unknown = np.zeros(L, dtype=np.bool_)
     added = np.zeros(L, dtype=np.bool_)
+    low = grid[0]  # a label no nearer than the lowest similarity is neither added nor counted
     for i in range(n):
         a, b = x_ptr[i], x_ptr[i + 1]
         norm = 0.0
@@ -80,29 +150,19 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
         n_touched = 0
         filled = min(ring[1], R)
         if norm > 0.0 and filled > 0:
-            for k in range(a, b):
-                q[x_idx[k]] = x_val[k] / norm
+            _similarities(sims, a, b, x_idx, x_val, norm, table, q, slot_idx, slot_val,
+                          slot_nnz, filled)
             for s in range(filled):
-                live = False  # a slot whose labels are no longer rare is skipped
-                for j in range(slot_nlab[s]):
-                    l = slot_lab[s, j]
-                    if l < L and pos_count[l] < rare_below:
-                        live = True
-                        break
-                if not live:
+                sim = sims[s]
+                if not slot_live[s] or sim <= low:
                     continue
-                sim = 0.0
-                for k in range(slot_nnz[s]):
-                    sim += slot_val[s, k] * q[slot_idx[s, k]]
                 for j in range(slot_nlab[s]):
                     l = slot_lab[s, j]
-                    if l < L and pos_count[l] < rare_below and sim > best[l]:
+                    if pos_count[l] < rare_below and sim > best[l]:
                         if best[l] < -1.5:
                             touched[n_touched] = l
                             n_touched += 1
                         best[l] = sim
-            for k in range(a, b):
-                q[x_idx[k]] = 0.0
         pick = _pick(gain, add_tp, min_hits)
         row_n[:] = 0.0
         row_tp[:] = 0.0
@@ -164,23 +224,20 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
                     stored += 1
             if stored > 0:
                 slot_nlab[s] = stored
-                m = b - a
-                if m <= W:
-                    for k in range(m):
-                        slot_idx[s, k] = x_idx[a + k]
-                        slot_val[s, k] = x_val[a + k] / norm
-                    slot_nnz[s] = m
-                else:  # the W largest values: the rest barely moves a cosine
-                    order = np.argsort(-np.abs(x_val[a:b]))
-                    for k in range(W):
-                        slot_idx[s, k] = x_idx[a + order[k]]
-                        slot_val[s, k] = x_val[a + order[k]] / norm
-                    slot_nnz[s] = W
+                slot_live[s] = True
+                _remember(s, a, b, x_idx, x_val, norm, table, slot_idx, slot_val, slot_nnz)
                 ring[0] = (s + 1) % R
                 ring[1] += 1
+        no_longer_rare = False
         for k in range(y_ptr[i], y_ptr[i + 1]):
-            if y_idx[k] < L and not unknown[y_idx[k]]:
-                pos_count[y_idx[k]] += 1.0
+            l = y_idx[k]
+            if l < L and not unknown[l]:
+                pos_count[l] += 1.0
+                if pos_count[l] >= rare_below and pos_count[l] - 1.0 < rare_below:
+                    no_longer_rare = True
+        if no_longer_rare:
+            _refresh_live(slot_live, slot_lab, slot_nlab, pos_count, rare_below,
+                          min(ring[1], R))
         mark_labels(y, y_ptr, y_idx, i, False)
         mark_labels(unknown, u_ptr, u_idx, i, False)
 
@@ -201,11 +258,16 @@ class RareLabelMemory:
     min_hits
         Right additions a similarity must have counted before it is used.
 
-    Memory is ``slots x width`` indices and values (256 KiB by default) plus a count per
-    label; state is arrays only (picklable).
+    Memory is ``slots x width`` indices and values (256 KiB by default), a count per label,
+    and, while the stream has at most ``DENSE_MAX_FEATURES`` features, the remembered rows
+    again as a features x slots table (8 bytes x 64 slots per feature: 0.5 MiB for 1,000
+    features), which makes a record's similarities to every slot one pass over its
+    non-zeros. Past that many features the table is dropped and each slot is scanned
+    instead (same similarities, slower). State is arrays only (picklable).
     """
 
     GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    DENSE_MAX_FEATURES = 1 << 15
 
     def __init__(self, slots: int = 64, width: int = 128, rare_below: int = 25,
                  grid=GRID, min_hits: int = 3, labels_per_slot: int = 16):
@@ -225,8 +287,40 @@ class RareLabelMemory:
         self.slot_nnz = np.zeros(slots, dtype=np.int64)
         self.slot_lab = np.zeros((slots, labels_per_slot), dtype=np.int64)
         self.slot_nlab = np.zeros(slots, dtype=np.int64)
+        self.slot_live = np.zeros(slots, dtype=bool)  # a label of the slot is still rare
         self.ring = np.zeros(2, dtype=np.int64)  # next slot, records remembered so far
-        self._q = np.zeros(0)
+        self.table = np.zeros((0, slots))  # feature x slot: the slots' values, dense
+        self.dense = True  # False for good once the features outgrow the table
+        self._q = np.zeros(0)  # scratch row for the slot scan (dense False)
+
+    def __setstate__(self, state):
+        # memories pickled before the table and the live flags: rebuild both from the slots
+        self.__dict__.update(state)
+        if "table" not in state:
+            R = self.slot_idx.shape[0]
+            filled = int(min(self.ring[1], R))
+            self.slot_live = np.zeros(R, dtype=bool)
+            _refresh_live(self.slot_live, self.slot_lab, self.slot_nlab, self.pos_count,
+                          self.rare_below, filled)
+            self.dense, self.table = True, np.zeros((0, R))
+            if self._grow_table(int(self.slot_idx.max()) + 1 if filled else 0):
+                for s in range(filled):
+                    cols = self.slot_idx[s, :self.slot_nnz[s]]
+                    self.table[cols, s] = self.slot_val[s, :self.slot_nnz[s]]
+
+    def _grow_table(self, n_features: int) -> bool:
+        """Room in the table for ``n_features`` features; False once it is dropped."""
+        have = self.table.shape[0]
+        if not self.dense or n_features <= have:
+            return self.dense
+        if n_features > self.DENSE_MAX_FEATURES:
+            self.dense, self.table = False, np.zeros((0, self.table.shape[1]))
+            return False
+        table = np.zeros((min(max(n_features, 2 * have), self.DENSE_MAX_FEATURES),
+                          self.table.shape[1]))
+        table[:have] = self.table
+        self.table = table
+        return True
 
     def ensure(self, n_labels: int) -> None:
         """Room for ``n_labels`` labels (new labels start with no positives)."""
@@ -236,6 +330,11 @@ class RareLabelMemory:
             new[:have] = self.pos_count
             self.pos_count = new
 
+    def can_add(self) -> bool:
+        """Whether a similarity has earned its use yet (before that, predicting adds
+        nothing)."""
+        return bool(np.any((self.add_tp >= self.min_hits) & (self.gain > 0.0)))
+
     def apply(self, pred, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, u_ptr=None,
               u_idx=None) -> None:
         """Add rare labels to ``pred`` (``(n, L)`` bool, in place) for the rows of the CSR
@@ -243,28 +342,26 @@ class RareLabelMemory:
         row (truth ``y_ptr`` / ``y_idx``, unknown labels ``u_ptr`` / ``u_idx``) after
         deciding it."""
         n, L = pred.shape
-        if L == 0 or n == 0:
+        if L == 0 or n == 0 or not (learn or self.can_add()):
             return
         self.ensure(L)
         if u_ptr is None:
             u_ptr, u_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
         if not learn:
             y_ptr, y_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
-        # the dense scratch row must hold every column of the rows and of the memory
-        # (remembered columns come from earlier rows, so they are below the widest seen)
         width = int(x_idx.max()) + 1 if x_idx.size else 0
-        if width > self._q.size:
+        if learn:  # rows learned here may be remembered: the table must hold their columns
+            self._grow_table(width)
+        if not self.dense and width > self._q.size:  # the slot scan's scratch row
             self._q = np.zeros(max(width, 2 * self._q.size))
         _apply(pred, x_ptr, x_idx, np.asarray(x_val, dtype=np.float64), y_ptr, y_idx, u_ptr,
                u_idx, bool(learn), self.grid, self.add_n, self.add_tp, self.gain, self.pos_count,
                self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab, self.slot_nlab,
-               self.ring, self._q, self.rare_below, self.min_hits)
+               self.slot_live, self.ring, self.table, self._q, self.rare_below, self.min_hits)
 
     def memory_usage(self) -> int:
         """Bytes held by the arrays."""
-        return sum(a.nbytes for a in (self.add_n, self.add_tp, self.gain, self.pos_count,
-                                      self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab,
-                                      self.slot_nlab, self.ring, self._q))
+        return sum(a.nbytes for a in vars(self).values() if isinstance(a, np.ndarray))
 
     def warm_up(self) -> None:
         """Compile the kernel (cached on disk by numba) before the first record."""

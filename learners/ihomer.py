@@ -934,3 +934,5 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                          rare_memory=self.rare_memory)
         scratch.learn_one({"a": 1.0}, {"u": True})
         scratch.predict_scores_one({"a": 1.0})
+        if self.rare_memory:  # runs on sparse input only, which the scratch model is not
+            scratch._rm.warm_up()
