@@ -57,31 +57,17 @@ def _pick(gain, add_tp, min_hits):
 
 
 @njit(cache=True, nogil=True)
-def _similarities(sims, a, b, x_idx, x_val, norm, table, q, slot_idx, slot_val, slot_nnz,
+def _similarities(sims, a, b, x_idx, x_val, norm, q, slot_idx, slot_val, slot_nnz, slot_live,
                   filled):
     """The cosine of row ``x_idx[a:b]`` / ``x_val[a:b]`` (norm ``norm``) with each of the
-    ``filled`` slots, into ``sims``.
-
-    With the dense ``table`` (a column per slot, a row per feature) this runs over the
-    row's non-zeros, every slot at once (contiguous, vectorised); without it (more features
-    than the table may hold), over each slot's non-zeros through the scratch row ``q``.
-    """
-    sims[:] = 0.0
-    if table.shape[0] > 0:
-        F = table.shape[0]
-        for k in range(a, b):
-            f = x_idx[k]
-            if f < F:  # a feature past the table is in no slot
-                v = x_val[k] / norm
-                for s in range(filled):
-                    sims[s] += v * table[f, s]
-        return
+    ``filled`` slots that are live, into ``sims`` (through the dense scratch row ``q``)."""
     for k in range(a, b):
         q[x_idx[k]] = x_val[k] / norm
     for s in range(filled):
         sim = 0.0
-        for k in range(slot_nnz[s]):
-            sim += slot_val[s, k] * q[slot_idx[s, k]]
+        if slot_live[s]:
+            for k in range(slot_nnz[s]):
+                sim += slot_val[s, k] * q[slot_idx[s, k]]
         sims[s] = sim
     for k in range(a, b):
         q[x_idx[k]] = 0.0
@@ -100,13 +86,9 @@ def _refresh_live(slot_live, slot_lab, slot_nlab, pos_count, rare_below, filled)
 
 
 @njit(cache=True, nogil=True)
-def _remember(s, a, b, x_idx, x_val, norm, table, slot_idx, slot_val, slot_nnz):
-    """Put the row's ``W`` largest values (normalised) in slot ``s``, and in the table."""
+def _remember(s, a, b, x_idx, x_val, norm, slot_idx, slot_val, slot_nnz):
+    """Put the row's ``W`` largest values (normalised) in slot ``s``."""
     W = slot_idx.shape[1]
-    dense = table.shape[0] > 0
-    if dense:
-        for k in range(slot_nnz[s]):  # the slot's previous row leaves the table
-            table[slot_idx[s, k], s] = 0.0
     m = b - a
     if m <= W:
         for k in range(m):
@@ -119,15 +101,12 @@ def _remember(s, a, b, x_idx, x_val, norm, table, slot_idx, slot_val, slot_nnz):
             slot_idx[s, k] = x_idx[a + order[k]]
             slot_val[s, k] = x_val[a + order[k]] / norm
         slot_nnz[s] = W
-    if dense:
-        for k in range(slot_nnz[s]):
-            table[slot_idx[s, k], s] = slot_val[s, k]
 
 
 @njit(cache=True, nogil=True)
 def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, add_n,
            add_tp, gain, pos_count, slot_idx, slot_val, slot_nnz, slot_lab, slot_nlab,
-           slot_live, ring, table, q, rare_below, min_hits):
+           slot_live, ring, q, rare_below, min_hits):
     n, L = pred.shape
     G = grid.size
     row_n = np.zeros(G)
@@ -150,8 +129,8 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
         n_touched = 0
         filled = min(ring[1], R)
         if norm > 0.0 and filled > 0:
-            _similarities(sims, a, b, x_idx, x_val, norm, table, q, slot_idx, slot_val,
-                          slot_nnz, filled)
+            _similarities(sims, a, b, x_idx, x_val, norm, q, slot_idx, slot_val, slot_nnz,
+                          slot_live, filled)
             for s in range(filled):
                 sim = sims[s]
                 if not slot_live[s] or sim <= low:
@@ -225,7 +204,7 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
             if stored > 0:
                 slot_nlab[s] = stored
                 slot_live[s] = True
-                _remember(s, a, b, x_idx, x_val, norm, table, slot_idx, slot_val, slot_nnz)
+                _remember(s, a, b, x_idx, x_val, norm, slot_idx, slot_val, slot_nnz)
                 ring[0] = (s + 1) % R
                 ring[1] += 1
         no_longer_rare = False
@@ -258,16 +237,11 @@ class RareLabelMemory:
     min_hits
         Right additions a similarity must have counted before it is used.
 
-    Memory is ``slots x width`` indices and values (256 KiB by default), a count per label,
-    and, while the stream has at most ``DENSE_MAX_FEATURES`` features, the remembered rows
-    again as a features x slots table (8 bytes x 64 slots per feature: 0.5 MiB for 1,000
-    features), which makes a record's similarities to every slot one pass over its
-    non-zeros. Past that many features the table is dropped and each slot is scanned
-    instead (same similarities, slower). State is arrays only (picklable).
+    Memory is ``slots x width`` indices and values (256 KiB by default) plus a count per
+    label; state is arrays only (picklable).
     """
 
     GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-    DENSE_MAX_FEATURES = 1 << 15
 
     def __init__(self, slots: int = 64, width: int = 128, rare_below: int = 25,
                  grid=GRID, min_hits: int = 3, labels_per_slot: int = 16):
@@ -289,38 +263,14 @@ class RareLabelMemory:
         self.slot_nlab = np.zeros(slots, dtype=np.int64)
         self.slot_live = np.zeros(slots, dtype=bool)  # a label of the slot is still rare
         self.ring = np.zeros(2, dtype=np.int64)  # next slot, records remembered so far
-        self.table = np.zeros((0, slots))  # feature x slot: the slots' values, dense
-        self.dense = True  # False for good once the features outgrow the table
-        self._q = np.zeros(0)  # scratch row for the slot scan (dense False)
+        self._q = np.zeros(0)  # scratch row: the record being compared, dense
 
     def __setstate__(self, state):
-        # memories pickled before the table and the live flags: rebuild both from the slots
         self.__dict__.update(state)
-        if "table" not in state:
-            R = self.slot_idx.shape[0]
-            filled = int(min(self.ring[1], R))
-            self.slot_live = np.zeros(R, dtype=bool)
+        if "slot_live" not in state:  # memories pickled before the live flags
+            self.slot_live = np.zeros(self.slot_idx.shape[0], dtype=bool)
             _refresh_live(self.slot_live, self.slot_lab, self.slot_nlab, self.pos_count,
-                          self.rare_below, filled)
-            self.dense, self.table = True, np.zeros((0, R))
-            if self._grow_table(int(self.slot_idx.max()) + 1 if filled else 0):
-                for s in range(filled):
-                    cols = self.slot_idx[s, :self.slot_nnz[s]]
-                    self.table[cols, s] = self.slot_val[s, :self.slot_nnz[s]]
-
-    def _grow_table(self, n_features: int) -> bool:
-        """Room in the table for ``n_features`` features; False once it is dropped."""
-        have = self.table.shape[0]
-        if not self.dense or n_features <= have:
-            return self.dense
-        if n_features > self.DENSE_MAX_FEATURES:
-            self.dense, self.table = False, np.zeros((0, self.table.shape[1]))
-            return False
-        table = np.zeros((min(max(n_features, 2 * have), self.DENSE_MAX_FEATURES),
-                          self.table.shape[1]))
-        table[:have] = self.table
-        self.table = table
-        return True
+                          self.rare_below, int(min(self.ring[1], self.slot_idx.shape[0])))
 
     def ensure(self, n_labels: int) -> None:
         """Room for ``n_labels`` labels (new labels start with no positives)."""
@@ -349,15 +299,15 @@ class RareLabelMemory:
             u_ptr, u_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
         if not learn:
             y_ptr, y_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
+        # the dense scratch row must hold every column of the rows and of the memory
+        # (remembered columns come from earlier rows, so they are below the widest seen)
         width = int(x_idx.max()) + 1 if x_idx.size else 0
-        if learn:  # rows learned here may be remembered: the table must hold their columns
-            self._grow_table(width)
-        if not self.dense and width > self._q.size:  # the slot scan's scratch row
+        if width > self._q.size:
             self._q = np.zeros(max(width, 2 * self._q.size))
         _apply(pred, x_ptr, x_idx, np.asarray(x_val, dtype=np.float64), y_ptr, y_idx, u_ptr,
                u_idx, bool(learn), self.grid, self.add_n, self.add_tp, self.gain, self.pos_count,
                self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab, self.slot_nlab,
-               self.slot_live, self.ring, self.table, self._q, self.rare_below, self.min_hits)
+               self.slot_live, self.ring, self._q, self.rare_below, self.min_hits)
 
     def memory_usage(self) -> int:
         """Bytes held by the arrays."""

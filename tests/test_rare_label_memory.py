@@ -107,6 +107,10 @@ def test_the_ring_forgets_the_oldest_and_labels_stop_being_rare():
     assert mem.ring[1] > 8 and mem.ring[0] == mem.ring[1] % 8
     # a label is remembered only while it has fewer than rare_below positives
     assert mem.ring[1] <= 40 * 5
+    # a slot is live exactly while one of its labels is still rare
+    live = [any(mem.pos_count[mem.slot_lab[s, j]] < 5 for j in range(mem.slot_nlab[s]))
+            for s in range(8)]
+    assert 0 < sum(live) < 8 and mem.slot_live.tolist() == live
     with pytest.raises(ValueError):
         RareLabelMemory(grid=(0.9, 0.5))
 
@@ -120,36 +124,15 @@ def _learn_rows(mem, data, a, b, n_labels=40):
     return p
 
 
-def test_the_feature_table_and_the_slot_scan_give_the_same_labels():
-    data = _families(n=400, seed=7)
-    with_table, scanned = RareLabelMemory(), RareLabelMemory()
-    scanned.DENSE_MAX_FEATURES = 100  # the families use 400 features: the table is dropped
-    P = np.vstack([_learn_rows(with_table, data, 0, 200), _learn_rows(with_table, data, 200, 400)])
-    Q = np.vstack([_learn_rows(scanned, data, 0, 200), _learn_rows(scanned, data, 200, 400)])
-    assert with_table.dense and with_table.table.shape[0] >= 400
-    assert not scanned.dense and scanned.table.shape[0] == 0
-    assert P.sum() > 50 and (P == Q).all()
-    assert np.allclose(with_table.gain, scanned.gain)
-    # the table holds exactly the slots' values: each remembered row, once
-    rebuilt = np.zeros_like(with_table.table)
-    for s in range(with_table.slot_idx.shape[0]):
-        k = with_table.slot_nnz[s]
-        rebuilt[with_table.slot_idx[s, :k], s] = with_table.slot_val[s, :k]
-    assert (rebuilt == with_table.table).all()
-
-
-def test_a_memory_pickled_before_the_table_rebuilds_it_and_predicts_the_same():
+def test_a_memory_pickled_before_the_live_flags_rebuilds_them_and_predicts_the_same():
     data = _families(n=400, seed=9)
     mem = RareLabelMemory()
     _learn_rows(mem, data, 0, 200)
     state = dict(pickle.loads(pickle.dumps(mem)).__dict__)  # arrays of its own
-    for name in ("table", "slot_live", "dense"):  # what memories pickled before lack
-        del state[name]
+    del state["slot_live"]  # what memories pickled before lack
     restored = RareLabelMemory.__new__(RareLabelMemory)
     restored.__setstate__(state)
-    rows = mem.table.shape[0]
-    assert restored.dense and (restored.table[:rows] == mem.table).all()
-    assert (restored.slot_live == mem.slot_live).all()
+    assert mem.slot_live.sum() > 0 and (restored.slot_live == mem.slot_live).all()
     later = _learn_rows(restored, data, 200, 400)
     assert later.sum() > 20 and (later == _learn_rows(mem, data, 200, 400)).all()
 
