@@ -219,6 +219,7 @@ def _apply(pred, x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, grid, a
                           min(ring[1], R))
         mark_labels(y, y_ptr, y_idx, i, False)
         mark_labels(unknown, u_ptr, u_idx, i, False)
+    return _pick(gain, add_tp, min_hits) >= 0
 
 
 class RareLabelMemory:
@@ -242,6 +243,7 @@ class RareLabelMemory:
     """
 
     GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    _open = None  # whether a similarity has earned its use (None: not asked yet)
 
     def __init__(self, slots: int = 64, width: int = 128, rare_below: int = 25,
                  grid=GRID, min_hits: int = 3, labels_per_slot: int = 16):
@@ -286,13 +288,16 @@ class RareLabelMemory:
         return bool(np.any((self.add_tp >= self.min_hits) & (self.gain > 0.0)))
 
     def apply(self, pred, x_ptr, x_idx, x_val, y_ptr, y_idx, learn: bool, u_ptr=None,
-              u_idx=None) -> None:
+              u_idx=None, n_columns: int | None = None) -> None:
         """Add rare labels to ``pred`` (``(n, L)`` bool, in place) for the rows of the CSR
         features ``x_ptr`` / ``x_idx`` / ``x_val``; with ``learn``, count and remember each
         row (truth ``y_ptr`` / ``y_idx``, unknown labels ``u_ptr`` / ``u_idx``) after
-        deciding it."""
+        deciding it. ``n_columns``, when the caller knows it, bounds the column indices
+        (else they are searched for their largest)."""
         n, L = pred.shape
-        if L == 0 or n == 0 or not (learn or self.can_add()):
+        if self._open is None:
+            self._open = self.can_add()
+        if L == 0 or n == 0 or not (learn or self._open):
             return
         self.ensure(L)
         if u_ptr is None:
@@ -301,13 +306,15 @@ class RareLabelMemory:
             y_ptr, y_idx = np.zeros(n + 1, dtype=np.int64), _NO_LABELS
         # the dense scratch row must hold every column of the rows and of the memory
         # (remembered columns come from earlier rows, so they are below the widest seen)
-        width = int(x_idx.max()) + 1 if x_idx.size else 0
-        if width > self._q.size:
-            self._q = np.zeros(max(width, 2 * self._q.size))
-        _apply(pred, x_ptr, x_idx, np.asarray(x_val, dtype=np.float64), y_ptr, y_idx, u_ptr,
-               u_idx, bool(learn), self.grid, self.add_n, self.add_tp, self.gain, self.pos_count,
-               self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab, self.slot_nlab,
-               self.slot_live, self.ring, self._q, self.rare_below, self.min_hits)
+        if n_columns is None:
+            n_columns = int(x_idx.max()) + 1 if x_idx.size else 0
+        if n_columns > self._q.size:
+            self._q = np.zeros(max(n_columns, 2 * self._q.size))
+        self._open = _apply(
+            pred, x_ptr, x_idx, np.asarray(x_val, dtype=np.float64), y_ptr, y_idx, u_ptr, u_idx,
+            bool(learn), self.grid, self.add_n, self.add_tp, self.gain, self.pos_count,
+            self.slot_idx, self.slot_val, self.slot_nnz, self.slot_lab, self.slot_nlab,
+            self.slot_live, self.ring, self._q, self.rare_below, self.min_hits)
 
     def memory_usage(self) -> int:
         """Bytes held by the arrays."""

@@ -717,7 +717,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         if self.label_thresholds:
             self._lt.apply(out_pred, out_br, y_ptr, y_idx, learn, u_ptr, u_idx)
         if self.rare_memory and self._center is False:  # sparse input (text) only
-            self._rm.apply(out_pred, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, u_ptr, u_idx)
+            self._rm.apply(out_pred, x_ptr, x_idx, x_val, y_ptr, y_idx, learn, u_ptr, u_idx,
+                           n_columns=len(self._features))
         if self._ev_count[0]:
             self._collect_local_events()
         return (out_pred, out_score, out_expert) + extra
