@@ -187,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "signed checkpoints), watch for drift, and send malformed messages to a "
                     "dead-letter topic.\n\nlearners:\n" + describe_learners())
     add_worker_arguments(wp)
+
+    from connectors.merge.runner import MERGE_EPILOG, add_merge_arguments
+
+    mp = sub.add_parser(
+        "merge", formatter_class=_Formatter, allow_abbrev=False, epilog=MERGE_EPILOG,
+        help="join label shards' partial predictions into full ones, and score them",
+        description="Read the partial predictions of N label-sharded workers "
+                    "(labelstream worker --label-shard I/N) from a Kafka topic, join each "
+                    "record's N partials into its full prediction, publish it, and keep "
+                    "the prequential metrics over every label; restartable from signed "
+                    "checkpoints.")
+    add_merge_arguments(mp)
     return parser
 
 
@@ -529,6 +541,46 @@ def _run_worker(args, out=None) -> int:
     return EXIT_OK
 
 
+def _run_merge(args, out=None) -> int:
+    """``labelstream merge``: SIGTERM and SIGINT only ask the loop to stop."""
+    import signal
+
+    from connectors.checkpoint import CheckpointError
+    from connectors.merge.runner import MergeConfig, MergeRun
+
+    out = out if out is not None else sys.stdout
+    try:
+        cfg = MergeConfig.from_args(args)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    run = MergeRun(cfg)
+
+    def stop(signum, frame):
+        run.request_stop(f"signal {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = run.run()
+    except CheckpointError as exc:
+        print(f"labelstream: error: {exc}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if cfg.json_summary:
+        print(json.dumps(_json_clean(summary), default=str), file=out)
+    else:
+        counts = summary["counts"]
+        print(f"merge    {cfg.topic} ({cfg.shards} shards), stopped: {summary['stop_reason']}\n"
+              f"merged   {counts.get('merged', 0):,} records, {counts.get('scored', 0):,} "
+              f"scored; {counts.get('incomplete', 0):,} incomplete (late shards), "
+              f"{counts.get('duplicates', 0):,} repeated partials, "
+              f"{sum(summary['dead_letter_reasons'].values()):,} refused\n"
+              f"metrics  example F1 {_fmt(summary.get('example_f1'))}, micro F1 "
+              f"{_fmt(summary.get('micro_f1'))}, over {summary['labels']:,} labels", file=out)
+    return EXIT_OK
+
+
 def _json_clean(value):
     """NaN -> None, recursively (JSON has no NaN)."""
     if isinstance(value, float) and math.isnan(value):
@@ -579,6 +631,8 @@ def main(argv=None) -> int:
             run_produce(cfg)
         elif args.command == "worker":
             return _run_worker(args)
+        elif args.command == "merge":
+            return _run_merge(args)
         return EXIT_OK
     except _UsageError as exc:
         parser.error(str(exc))

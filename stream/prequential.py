@@ -165,10 +165,34 @@ class PrequentialEvaluator:
                                                                    self.learner, x)
         if y is None:
             return pred, scores
+        true_cols, pred_cols = self.score(y, pred, scores)
+        if asked:
+            self._pending.append((x, y if learn_y is None else learn_y, true_cols))
+            if self.query is not None:
+                self.query.observe(y)
+        while len(self._pending) > self.label_delay:
+            self._learn(*self._pending.popleft())
+        if self.watch is not None:
+            inter = np.intersect1d(true_cols, pred_cols, assume_unique=True).size
+            size = true_cols.size + pred_cols.size
+            f1 = 1.0 if size == 0 else 2.0 * inter / size
+            self._watch(self.metrics.n - 1, [f1], [true_cols])
+        return pred, scores
+
+    def score(self, y, pred, scores, n_labels: int | None = None):
+        """Score the prediction ``pred`` (and its ``scores``) against the truth ``y``, in
+        the cumulative and window metrics and the no-change baseline; nothing is learned.
+        Returns the truth's and the prediction's label columns.
+
+        ``n_labels`` is the number of labels known when the record was scored (Hamming
+        loss); by default the labels met so far, this record's included. A merge of label
+        shards gives the sum of the shards' counts.
+        """
         labels = self.labels
         true_cols = labels.positions(y)
         pred_cols = labels.positions(pred)
-        n_labels = len(labels)
+        if n_labels is None:
+            n_labels = len(labels)
         # unknown labels (None in y) are not scored: out of the prediction and the ranking
         unknown = labels.unknown_positions(y) if None in y.values() else None
         if unknown is not None:
@@ -193,18 +217,12 @@ class PrequentialEvaluator:
                 score_row[unknown[unknown < n_labels]] = np.nan
         self.metrics.update(true_cols, pred_cols, n_labels, patk, score_row)
         self.baseline.update(true_cols, self._nochange_cols, n_labels)
-        if asked:
-            self._pending.append((x, y if learn_y is None else learn_y, true_cols))
-            if self.query is not None:
-                self.query.observe(y)
-        while len(self._pending) > self.label_delay:
-            self._learn(*self._pending.popleft())
-        if self.watch is not None:
-            inter = np.intersect1d(true_cols, pred_cols, assume_unique=True).size
-            size = true_cols.size + pred_cols.size
-            f1 = 1.0 if size == 0 else 2.0 * inter / size
-            self._watch(self.metrics.n - 1, [f1], [true_cols])
-        return pred, scores
+        return true_cols, pred_cols
+
+    def set_no_change(self, true_cols) -> None:
+        """The label set (columns) the no-change baseline predicts for the next record:
+        what :meth:`score`'s caller learned last (the learning step sets it itself)."""
+        self._nochange_cols = true_cols
 
     def _watch(self, first_position, example_f1, true_rows):
         pop = getattr(self.learner, "pop_events", None)

@@ -534,7 +534,8 @@ def encode_label_delivery(id, y: dict) -> bytes:
 
 
 def encode_prediction(id, source, labels, scores: dict | None = None, *, learner: str = "",
-                      records_learned: int = 0, query: bool = False) -> bytes:
+                      records_learned: int = 0, query: bool = False,
+                      shard: dict | None = None) -> bytes:
     """The value of a prediction message.
 
     ``{"id", "source": {"topic", "partition", "offset"}, "labels": [...],
@@ -542,6 +543,7 @@ def encode_prediction(id, source, labels, scores: dict | None = None, *, learner
     predicted label set (a dict ``{label: bool}`` or an iterable of positives); a score
     that is not a finite number is written as ``null``. ``query=True`` adds
     ``"query": true``: the worker's label budget asks for this record's labels.
+    ``shard`` (a label shard's partial prediction) is written as ``"shard"``.
 
     Examples
     --------
@@ -571,6 +573,8 @@ def encode_prediction(id, source, labels, scores: dict | None = None, *, learner
            "model": {"learner": learner, "records_learned": int(records_learned)}}
     if query:
         doc["query"] = True
+    if shard is not None:  # a label shard's partial prediction (connectors.worker.label_shard)
+        doc["shard"] = shard
     if fast:
         try:
             return _orjson.dumps(doc)

@@ -75,6 +75,10 @@ class WorkerConfig:
         The learner (:func:`learners.registry.make_learner`), its seed and its constructor
         options (``(("robust", 0.5),)`` from ``--robust 0.5``). A model resumed from a
         checkpoint keeps the options it was made with.
+    label_shard
+        A :class:`~connectors.worker.label_shard.LabelShard`: learn and predict only this
+        shard's labels and publish partial predictions for ``labelstream merge``
+        (``--label-shard I/N``); ``None``: every label.
     labels_topic
         A second input topic of label deliveries ``{"id", "labels"}`` (annotators'
         answers, ground truth that comes later), joined by id to the held records. Key
@@ -152,6 +156,7 @@ class WorkerConfig:
     query_seed: int = 0
     queries_topic: str | None = None
     labels_topic: str | None = None
+    label_shard: object = None  # connectors.worker.label_shard.LabelShard, or None
     window: int = 1000
     detector: str = "adwin"
     label_drift: tuple = LABEL_DRIFT
@@ -258,6 +263,8 @@ class WorkerConfig:
         """
         base = _safe(self.topic) if self.group is None else \
             f"{_safe(self.group)}.{_safe(self.topic)}"
+        if self.label_shard is not None:  # shards may share a checkpoint directory
+            base += f".shard{self.label_shard.index}of{self.label_shard.count}"
         if partition is not None:
             return f"{base}.p{int(partition)}"
         if self.group is None:
@@ -294,6 +301,14 @@ class WorkerConfig:
             raise ValueError(f"--query cluster-disagreement needs a learner with experts "
                              f"(ihomer), not {args.learner}: use uncertainty or random")
         alerts = AlertConfig.from_args(args)
+        shard = None
+        if getattr(args, "label_shard", None) is not None:
+            from connectors.worker.label_shard import LabelShard
+
+            shard = LabelShard.parse(args.label_shard)
+            if not args.predictions_topic:
+                raise ValueError("--label-shard publishes partial predictions for "
+                                 "labelstream merge: give --predictions-topic")
         return cls(
             settings=KafkaSettings.from_args(args), topic=args.topic, group=args.group,
             predictions_topic=args.predictions_topic, dead_letter_topic=args.dead_letter_topic,
@@ -304,7 +319,7 @@ class WorkerConfig:
             checkpoint_interval=args.checkpoint_interval, learner=args.learner,
             seed=args.seed, learner_options=options, label_budget=arrival.budget,
             query=arrival.query, query_seed=arrival.seed, queries_topic=args.queries_topic,
-            labels_topic=args.labels_topic,
+            labels_topic=args.labels_topic, label_shard=shard,
             window=args.window, detector=args.detector,
             label_drift=label_drift, alerts=alerts if alerts.enabled else None,
             max_labels=args.max_labels, max_pending=args.max_pending,
@@ -342,6 +357,10 @@ scale-out:
   Without --group the worker reads every partition itself. With --group, workers of the
   group split the partitions; add --model-per-partition to give each partition its own
   model, whose checkpoint (in a directory all workers share) follows the partition.
+  For more labels than one worker can hold, --label-shard I/N learns only shard I of N
+  of the labels (a stable hash of the label name); run N shards, each its own --group
+  (or none) on the same --topic, and `labelstream merge --shards N` joins their partial
+  predictions into full ones and scores them.
 
 stopping:
   SIGTERM or SIGINT: the message in hand is finished, a final checkpoint written, offsets
@@ -385,6 +404,10 @@ def add_worker_arguments(parser) -> None:
                             "record wait for it up to --pending-timeout")
     parser.add_argument("--model-per-partition", action="store_true",
                         help="one model (and checkpoint) per partition")
+    parser.add_argument("--label-shard", default=None, metavar="I/N",
+                        help="learn and predict only shard I of N of the labels (CRC-32 of "
+                             "the label name modulo N) and publish partial predictions for "
+                             "`labelstream merge --shards N`; needs --predictions-topic")
     parser.add_argument("--worker-id", default=None, metavar="NAME",
                         help="with --group and one model: names this worker's checkpoint "
                              "(default: the host name)")

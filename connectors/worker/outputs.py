@@ -176,11 +176,12 @@ class OutputProcess:
 
     # -- queueing ----------------------------------------------------------------------------
     def prediction(self, topic: str, key, record_id, source, positives, scores,
-                   records_learned: int) -> None:
+                   records_learned: int, shard: dict | None = None) -> None:
         """Queue a prediction (encoded in the child by
-        :func:`~connectors.kafka.codec.encode_prediction`)."""
+        :func:`~connectors.kafka.codec.encode_prediction`; ``shard``: a label shard's
+        partial prediction)."""
         self._batch.append(("one", topic, key, record_id, source, positives, scores,
-                            records_learned))
+                            records_learned, shard))
         self._batch_messages += 1
 
     def predictions(self, topic: str, names: list, P, S, rows: list) -> None:
@@ -189,7 +190,7 @@ class OutputProcess:
         child makes each row's labels and scores, so the worker's loop does not.
 
         ``rows`` holds ``(key, record_id, source, records_learned)`` per row of ``P``
-        and ``S``.
+        and ``S``, and a label shard's part of a partial prediction after them.
         """
         self._batch.append(("many", topic, names, P, S, rows))
         self._batch_messages += len(rows)
@@ -473,17 +474,19 @@ def _send_items(producer, items, learner, sent: list, failures: list) -> None:
                 sent.append(send(topic, key=key, value=value,
                                  headers=headers).add_errback(failures.append))
             elif item[0] == "one":
-                _, topic, key, record_id, source, positives, scores, learned = item
+                _, topic, key, record_id, source, positives, scores, learned, shard = item
                 value = encode_prediction(record_id, SourcePosition(*source), positives,
-                                          scores, learner=learner, records_learned=learned)
+                                          scores, learner=learner, records_learned=learned,
+                                          shard=shard)
                 sent.append(send(topic, key=key, value=value).add_errback(failures.append))
             else:
                 _, topic, names, P, S, rows = item
-                for (key, record_id, source, learned), (positives, scores) in zip(
+                for (key, record_id, source, learned, *shard), (positives, scores) in zip(
                         rows, prediction_rows(names, P, S)):
+                    shard = shard[0] if shard else None
                     value = encode_prediction(record_id, SourcePosition(*source), positives,
                                               scores, learner=learner,
-                                              records_learned=learned)
+                                              records_learned=learned, shard=shard)
                     sent.append(send(topic, key=key, value=value).add_errback(
                         failures.append))
         except Exception as err:  # noqa: BLE001 - reported at the next flush

@@ -149,6 +149,7 @@ class RecordPath:
         self._stop = stop if stop is not None else threading.Event()
         self.checkpoint_due = checkpoint_due if checkpoint_due is not None else (lambda: None)
         self._decode_options = dict(config.decode_limits, max_bytes=config.max_message_bytes)
+        self.shard = getattr(config, "label_shard", None)  # LabelShard, or None: every label
         self.counts: Counter = Counter()
         self.dead_letters: Counter = Counter()
         self.since_checkpoint = 0
@@ -179,6 +180,8 @@ class RecordPath:
         state = None
         options = self._decode_options
         values = [decode_message(msg.value, **options) for msg in messages]
+        if self.shard is not None:
+            values = [self.shard.own(decoded) for decoded in values]
         for msg, decoded in zip(messages, values):
             if stop.is_set():
                 break
@@ -193,6 +196,8 @@ class RecordPath:
             self.counts["messages"] += 1
             if msg.headers:
                 names = read_label_names(msg.headers)
+                if names and self.shard is not None:
+                    names = self.shard.own_names(names)
                 if names:
                     if run:
                         self._learn_run(state, run)
@@ -240,6 +245,8 @@ class RecordPath:
                 continue
             self.counts["messages"] += 1
             decoded = decode_message(msg.value, **options)
+            if self.shard is not None:
+                decoded = self.shard.own(decoded)
             if isinstance(decoded, DeadLetter):
                 self._dead_letter(state, msg, decoded)
             elif decoded.x is not None or decoded.id is None:
@@ -295,13 +302,16 @@ class RecordPath:
         """Test-then-train a run of labelled records at once; publish their predictions."""
         ev = state.evaluator
         learned = ev.n_learned
+        partials = self._partials(state, run) if self.shard is not None else None
         names, P, S = ev.process_many_predicted(
             [(decoded.x, state.full_labels(decoded.y)) for _, decoded in run])
         topic = self.config.predictions_topic
         if topic is not None and self.outputs is not None:  # encoded by the sink, row by row
-            self.outputs.predictions(topic, names, P, S, [
-                (msg.key, decoded.id, (msg.topic, msg.partition, msg.offset), learned + i)
-                for i, (msg, decoded) in enumerate(run)])
+            rows = [(msg.key, decoded.id, (msg.topic, msg.partition, msg.offset), learned + i)
+                    for i, (msg, decoded) in enumerate(run)]
+            if partials is not None:  # a label shard's partial predictions say so
+                rows = [row + (partial,) for row, partial in zip(rows, partials)]
+            self.outputs.predictions(topic, names, P, S, rows)
             self.counts["predictions"] += len(run)
         n = len(run)
         last = run[-1][0]
@@ -313,6 +323,21 @@ class RecordPath:
         self.clock.count(n)
         if ev.events:
             self._drift_events(state, last)
+
+    def _partials(self, state: ModelState, run: list) -> list:
+        """The shard's part of each partial prediction of a run, before it is learned:
+        ``n_labels`` grows as the run's rows bring labels, as the evaluator counts them."""
+        labels = state.evaluator.labels
+        n = len(labels)
+        new: set = set()
+        out = []
+        for _, decoded in run:
+            for label, on in decoded.y.items():
+                if on and label not in labels and label not in new:
+                    new.add(label)
+                    n += 1
+            out.append(self.shard.partial(decoded, n))
+        return out
 
     def _apply(self, state: ModelState, msg, decoded) -> None:
         """Handle one decoded message (a dead letter, a record or a label delivery)."""
@@ -371,10 +396,12 @@ class RecordPath:
             self.outputs.message(topic, msg.key, value)
             self.counts["predictions"] += 1
         elif topic is not None and self.outputs is not None:
+            shard = {} if self.shard is None else {
+                "shard": self.shard.partial(decoded, len(ev.labels))}
             self.outputs.prediction(topic, msg.key, decoded.id,
                                     (msg.topic, msg.partition, msg.offset),
                                     [label for label, on in pred.items() if on], scores,
-                                    learned)
+                                    learned, **shard)
             self.counts["predictions"] += 1
 
     def _ask(self, state: ModelState, msg, decoded, pred, scores) -> bool:
