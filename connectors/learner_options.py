@@ -9,6 +9,8 @@ Examples
 {'robust': 0.5}
 >>> learner_options(parser.parse_args([]), "cc")
 {}
+>>> learner_options(parser.parse_args(["--threshold", "ofo"]), "br")
+{'threshold': 'ofo'}
 >>> learner_options(parser.parse_args(["--robust", "2"]), "br")
 Traceback (most recent call last):
 ...
@@ -29,9 +31,19 @@ ROBUST_HELP = (
     "tried, and costs under 0.001 on clean ones); off by default")
 
 
+THRESHOLD_HELP = (
+    "br's decision threshold: auto (default: the one threshold that would have scored the "
+    "best example-F1 so far, over all labels), ofo (one per label, online F-measure "
+    "optimisation) or a fixed probability P in (0, 1). Label shards (--label-shard) of br "
+    "predict exactly what one br worker would with ofo or P; with auto each shard picks "
+    "its own threshold over its own labels")
+
+
 def add_learner_option_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--robust R`` to ``parser``."""
+    """Add ``--robust R`` and ``--threshold {auto,ofo,P}`` to ``parser``."""
     parser.add_argument("--robust", type=float, default=None, metavar="R", help=ROBUST_HELP)
+    parser.add_argument("--threshold", default=None, metavar="auto|ofo|P",
+                        help=THRESHOLD_HELP)
 
 
 def learner_options(args: argparse.Namespace, learner: str) -> dict:
@@ -48,5 +60,18 @@ def learner_options(args: argparse.Namespace, learner: str) -> dict:
         if not 0.0 <= robust <= 1.0:
             raise ValueError(f"--robust must be a number in [0, 1], got {robust}")
         options["robust"] = robust
+    threshold = getattr(args, "threshold", None)
+    if threshold is not None:
+        if learner != "br":
+            raise ValueError(f"--threshold applies to br only, not {learner}")
+        if threshold not in ("auto", "ofo"):
+            try:
+                threshold = float(threshold)
+            except ValueError:
+                threshold = -1.0
+            if not 0.0 < threshold < 1.0:
+                raise ValueError(f"--threshold must be auto, ofo or a probability in (0, 1), "
+                                 f"got {args.threshold!r}")
+        options["threshold"] = threshold
     check_options(learner, options)
     return options

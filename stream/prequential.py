@@ -142,6 +142,13 @@ class PrequentialEvaluator:
         self.query = query
         self.events: list = []
 
+    def __setstate__(self, state):
+        # the label index rebuilds its position map when unpickled, and the shortcut to
+        # that map must follow it (otherwise labels added after a restart are missing
+        # from precision@k)
+        self.__dict__.update(state)
+        self._label_pos = self.labels._pos
+
     # -- one record ----------------------------------------------------------------------
     def predict(self, x):
         """The learner's prediction ``(labels dict, scores dict or None)`` for ``x``."""

@@ -228,7 +228,8 @@ class ShardMerger:
                 ev.labels.add(label)
         merged = self._join(src, parts)
         pred = dict.fromkeys(merged["labels"], True)
-        true_cols, _ = ev.score(y, pred, merged["scores"],
+        scored = {k: v for k, v in merged["scores"].items() if v == v}  # NaN: not scored
+        true_cols, _ = ev.score(y, pred, scored,
                                 n_labels=sum(int(s["n_labels"]) for s in shards))
         ev.set_no_change(true_cols)
         ev.n_predicted += 1

@@ -42,12 +42,7 @@ RECENT_EVENTS = 200
 
 
 class WorkerEvaluator(PrequentialEvaluator):
-    """:class:`~stream.prequential.PrequentialEvaluator` that can score a held prediction.
-
-    Also fixes one thing about restoring an evaluator from a pickle: the label index
-    rebuilds its position map when unpickled, and the evaluator's shortcut to that map
-    must follow it (otherwise labels added after a restart are missing from precision@k).
-    """
+    """:class:`~stream.prequential.PrequentialEvaluator` that can score a held prediction."""
 
     _held = None
 
@@ -101,9 +96,6 @@ class WorkerEvaluator(PrequentialEvaluator):
         (P, S), = captured
         return list(learner.labels_[:S.shape[1]]), P, S
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._label_pos = self.labels._pos
 
 
 def prediction_rows(names: list, P, S):
