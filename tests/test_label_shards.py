@@ -3,7 +3,9 @@ and a ``labelstream merge --shards 3`` give, on a 2,000-label stream, the predic
 scores and prequential metrics of one unsharded ``br`` worker on the same records (binary
 relevance learns each label on its own, and with ``--threshold ofo`` decides each on its
 own, so this holds exactly), although one shard is killed -9 at a checkpoint mid-stream
-and restarted, and the merge too."""
+and restarted, and the merge too. A fifth of the records come unlabelled and get their
+labels later: the merge scores them once every shard has learned its share, as the
+worker does when their labels come."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from test_worker_helpers import (  # noqa: E402
 )
 
 from connectors.checkpoint import CheckpointStore  # noqa: E402
-from connectors.kafka.codec import encode_record  # noqa: E402
+from connectors.kafka.codec import encode_label_delivery, encode_record  # noqa: E402
 
 N_RECORDS, N_LABELS, SHARDS = 400, 2000, 3
 FIGURES = ("instances", "labels", "example_f1", "micro_f1", "macro_f1", "hamming_loss",
@@ -87,9 +89,16 @@ def test_three_br_shards_and_a_merge_equal_one_worker_through_kill_9(
     full, partials, merged = topic + "-full", topic + "-partials", topic + "-merged"
     for t in (full, partials, merged):
         kafka_broker.create_topic(t, partitions=1)
-    send_all(kafka_broker, topic, [encode_record(x, dict.fromkeys(y, True), id=rid)
-                                   for rid, x, y in records],
-             keys=[rid.encode() for rid, _, _ in records])
+    # every fifth record comes unlabelled; its labels come after all the records, in an
+    # order of their own: each shard learns its share then, and the merge scores it then
+    held = [i for i in range(N_RECORDS) if i % 5 == 0]
+    values = [encode_record(x, None if i % 5 == 0 else dict.fromkeys(y, True), id=rid)
+              for i, (rid, x, y) in enumerate(records)]
+    values += [encode_label_delivery(records[i][0], dict.fromkeys(records[i][2], True))
+               for i in held[::-1]]
+    send_all(kafka_broker, topic, values,
+             keys=[rid.encode() for rid, _, _ in records] + [records[i][0].encode()
+                                                           for i in held[::-1]])
     ckpt = tmp_path / "ckpt"
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
                               cwd=ROOT, env=cli_env())
@@ -119,7 +128,7 @@ def test_three_br_shards_and_a_merge_equal_one_worker_through_kill_9(
     assert sum(len(ev.labels) for ev in shards) == len(alone.labels) > 1000
     # the killed shard may have published partials twice (those after its checkpoint);
     # the merge dies at a checkpoint too
-    repeated = len(read_topic(kafka_broker, partials)) - SHARDS * N_RECORDS
+    repeated = len(read_topic(kafka_broker, partials)) - SHARDS * (N_RECORDS + len(held))
     assert repeated >= 0
     kill_9_at(_merge(kafka_broker, partials, merged, ckpt), tmp_path / "m-killed.log",
               marker="merge.checkpoint")
@@ -131,7 +140,8 @@ def test_three_br_shards_and_a_merge_equal_one_worker_through_kill_9(
     assert sorted(got) == sorted(want) == list(range(N_RECORDS))
     assert got == want  # same labels, same scores (exact), record by record
     counts = summary["counts"]
-    assert counts["scored"] == counts["merged"] == N_RECORDS
+    assert counts["merged"] == N_RECORDS and counts["scored_at_delivery"] == len(held)
+    assert counts["scored"] == N_RECORDS - len(held) and not summary["pending"]
     assert counts.get("duplicates", 0) == repeated and not counts.get("incomplete")
     reference = alone.summary()
     for key in FIGURES:

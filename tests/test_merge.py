@@ -6,6 +6,7 @@ command line's clear errors for a bad shard spec or merge."""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -122,6 +123,47 @@ def test_a_shard_keeps_its_labels_and_their_place_among_the_record_positives():
     part = cut.partial(rec, 7)
     assert part["n_labels"] == 7 and part["truth"] == [k for k in kept if y[k]]
     assert cut.partial(DecodedRecord("r", {"a": 1.0}, None), 7)["truth"] is None
+
+
+def test_held_records_are_scored_once_every_shards_labels_came():
+    records = _stream(n=200)
+    alone = WorkerEvaluator(make_learner("br", threshold="ofo"), window_size=100)
+    cuts = [LabelShard(i, N) for i in range(N)]
+    evs = [WorkerEvaluator(make_learner("br", threshold="ofo"), window_size=100) for _ in cuts]
+    merger = ShardMerger(N, window_size=100)
+    held, deliveries = {}, []
+    for off, (x, y) in enumerate(records):
+        later = off % 3 == 0  # a third of the records come unlabelled, their labels later
+        src = ("in", 0, off)
+        alone_pred = alone.process_one(x, None if later else y)
+        if later:
+            held[off] = (x, y, alone_pred)
+        for cut, ev in zip(cuts, evs):
+            rec = cut.own(DecodedRecord(f"r{off}", x, None if later else y))
+            p, s = ev.process_one(x, rec.y)
+            if later:
+                held[(off, cut.index)] = (p, s)
+            doc = {"id": f"r{off}", "source": dict(zip(("topic", "partition", "offset"), src)),
+                   "labels": [k for k, on in p.items() if on], "scores": s,
+                   "shard": cut.partial(rec, len(ev.labels))}
+            merger.add(doc, now=0.0)
+        if off % 9 == 8:  # three held records get their labels, in an order of their own
+            deliveries += sorted((k for k in held if isinstance(k, int)), reverse=True)
+            for k in deliveries[-3:]:
+                hx, hy, pred = held.pop(k)
+                alone.process_delivered(hx, hy, pred)
+                for cut, ev in zip(cuts, evs):
+                    rec = cut.own(DecodedRecord(f"r{k}", None, hy))
+                    ev.process_delivered(hx, rec.y, held.pop((k, cut.index)))
+                    doc = json.loads(cut.delivery(rec, ("in", 0, k), len(ev.labels)))
+                    assert merger.check(doc) is None
+                    assert merger.add(doc, now=0.0) == []
+            deliveries = []
+    a, b = alone.summary(), merger.summary()
+    assert merger.counts["scored_at_delivery"] > 10 and a["instances"] == b["instances"]
+    for key in ("labels", "example_f1", "micro_f1", "macro_f1", "hamming_loss",
+                "precision_at_1", "macro_auc", "lrap", "no_change_example_f1"):
+        assert a[key] == b[key], key
 
 
 @pytest.mark.parametrize("spec, text", [

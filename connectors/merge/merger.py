@@ -10,6 +10,10 @@ source (topic, partition, offset).
   shard's). When every shard also sent the record's truth (its labels were known when it
   was predicted), the record is scored as one worker over all labels would have scored
   it: the positives in the record's order, the label count the sum of the shards'.
+- A record whose labels came later (``"labels": null``, then a delivery) is merged when
+  its predictions are, and scored with that merged prediction once every shard has
+  published that it learned its share of the labels (``"delivered": true``), as one
+  worker scores a held record's prediction when its labels come.
 - A shard's partial at or below the last offset already taken from that shard for that
   source partition is a repeat (a shard restarted from its checkpoint publishes again what
   it published since): counted and dropped.
@@ -87,8 +91,9 @@ class ShardMerger:
         The merged records' metrics (``evaluator.metrics``, ``evaluator.baseline``).
     counts : collections.Counter
         ``partials``, ``merged``, ``scored``, ``unscored`` (labels not known when
-        predicted), ``truth_mismatch``, ``duplicates``, ``incomplete``, ``late``, and
-        refusals by reason.
+        predicted), ``scored_at_delivery`` (those scored once every shard learned their
+        labels), ``truth_mismatch``, ``duplicates``, ``incomplete``, ``late``,
+        ``deliveries_dropped`` (held past ``max_pending``).
     """
 
     def __init__(self, shards: int, *, window_size: int = 1000, max_pending: int = 100_000,
@@ -104,6 +109,10 @@ class ShardMerger:
         self.pending: OrderedDict = OrderedDict()  # source -> [first seen, {index: doc}]
         self.taken: dict = {}  # (topic, partition, shard index) -> last offset taken
         self.closed: OrderedDict = OrderedDict()  # sources published incomplete (bounded)
+        # records predicted before their labels came: source -> [merged prediction or
+        # None (not all shards' predictions yet), {shard index: delivery}]
+        self.awaiting: OrderedDict = OrderedDict()
+        self.delivered: OrderedDict = OrderedDict()  # sources scored at delivery (bounded)
         self.counts: Counter = Counter()
 
     # -- input ---------------------------------------------------------------------------
@@ -114,7 +123,12 @@ class ShardMerger:
             _source(doc)
             index, count = int(shard["index"]), int(shard["count"])
             int(shard["n_labels"])
-            labels, scores = list(doc["labels"]), dict(doc.get("scores") or {})
+            if doc.get("delivered"):  # a held record's labels came: the shard's truth only
+                labels, scores = [], {}
+                if shard.get("truth") is None:
+                    raise ValueError("a delivery without its truth")
+            else:
+                labels, scores = list(doc["labels"]), dict(doc.get("scores") or {})
             truth = shard.get("truth")
             truth = [] if truth is None else list(truth)
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -142,6 +156,8 @@ class ShardMerger:
         it completes (at most one) and those it pushes out of ``max_pending``."""
         self.counts["partials"] += 1
         src = _source(doc)
+        if doc.get("delivered"):
+            return self._delivery(src, doc)
         index = int(doc["shard"]["index"])
         at = (src[0], src[1], index)
         if src in self.closed:
@@ -174,6 +190,32 @@ class ShardMerger:
             del self.pending[src]
             out.append(self._incomplete(src, entry))
         return out
+
+    def _delivery(self, src, doc) -> list:
+        """A shard learned a held record's labels: score the record once all have."""
+        if src in self.delivered:
+            self.counts["duplicates"] += 1
+            return []
+        entry = self.awaiting.get(src)
+        if entry is None:
+            entry = self.awaiting[src] = [None, {}]
+        entry[1][int(doc["shard"]["index"])] = doc["shard"]
+        self._score_delivered(src)
+        while len(self.awaiting) > self.max_pending:
+            self.awaiting.popitem(last=False)
+            self.counts["deliveries_dropped"] += 1
+        return []
+
+    def _score_delivered(self, src) -> None:
+        merged, shards = self.awaiting[src]
+        if merged is None or len(shards) < self.shards:
+            return
+        del self.awaiting[src]
+        self.delivered[src] = True
+        while len(self.delivered) > self.max_pending:
+            self.delivered.popitem(last=False)
+        self._score(merged, [shards[i] for i in sorted(shards)])
+        self.counts["scored_at_delivery"] += 1
 
     # -- output --------------------------------------------------------------------------
     def _incomplete(self, src, entry) -> dict:
@@ -208,13 +250,28 @@ class ShardMerger:
         self.counts["merged"] += 1
         shards = [parts[i]["shard"] for i in sorted(parts)]
         truths = [s.get("truth") for s in shards]
-        if all(t is None for t in truths):
+        if all(t is None for t in truths):  # scored when every shard's labels came
             self.counts["unscored"] += 1
-            return self._join(src, parts)
+            merged = self._join(src, parts)
+            entry = self.awaiting.get(src)
+            if entry is None:
+                entry = self.awaiting[src] = [None, {}]
+            entry[0] = merged
+            self._score_delivered(src)
+            return merged
         if any(t is None for t in truths):
             self.counts["truth_mismatch"] += 1
             return self._join(src, parts)
-        # the record's positives in its own order: new labels get columns as one worker's
+        self._add_columns(shards)
+        merged = self._join(src, parts)
+        self._score(merged, shards)
+        self.counts["scored"] += 1
+        return merged
+
+    @staticmethod
+    def _truth(shards) -> dict:
+        """The record's truth over every label: its positives in its own order (new
+        labels get columns as one worker's would), then the unknown labels."""
         positives = sorted(((at, label) for s in shards
                             for label, at in zip(s["truth"], s.get("truth_at") or ())),
                            key=lambda t: t[0])
@@ -222,19 +279,23 @@ class ShardMerger:
         for s in shards:
             for label in s.get("unknown") or ():
                 y[label] = None
+        return y
+
+    def _add_columns(self, shards) -> None:
+        # columns first, so that the merged scores come in column order
+        for label, on in self._truth(shards).items():
+            if on:
+                self.evaluator.labels.add(label)
+
+    def _score(self, merged: dict, shards: list) -> None:
         ev = self.evaluator
-        for label in y:  # columns first, so the merged scores come in column order
-            if y[label]:
-                ev.labels.add(label)
-        merged = self._join(src, parts)
+        y = self._truth(shards)
         pred = dict.fromkeys(merged["labels"], True)
         scored = {k: v for k, v in merged["scores"].items() if v == v}  # NaN: not scored
         true_cols, _ = ev.score(y, pred, scored,
                                 n_labels=sum(int(s["n_labels"]) for s in shards))
         ev.set_no_change(true_cols)
         ev.n_predicted += 1
-        self.counts["scored"] += 1
-        return merged
 
     def summary(self) -> dict:
         """The merged records' metrics and this merger's counts."""

@@ -29,6 +29,7 @@ ValueError: --label-shard 3/3: the shard index must be 0 <= I < N (shards 0 to 2
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -121,3 +122,14 @@ class LabelShard:
         if unknown:
             out["unknown"] = unknown
         return out
+
+    def delivery(self, record, source, n_labels: int) -> bytes:
+        """The message a shard publishes when a held record's labels come and it learns
+        them: ``{"id", "source" (the record's), "delivered": true, "shard": {...}}``, the
+        shard's share of the truth as in :meth:`partial`; the merge scores the record's
+        merged prediction once every shard's has come."""
+        topic, partition, offset = source
+        return json.dumps({"id": record.id,
+                           "source": {"topic": topic, "partition": int(partition),
+                                      "offset": int(offset)},
+                           "delivered": True, "shard": self.partial(record, n_labels)}).encode()

@@ -50,6 +50,7 @@ from connectors.kafka.codec import (
     encode_prediction,
     read_label_names,
 )
+from connectors.worker.label_shard import ShardRecord
 from connectors.worker.logfmt import kv
 from connectors.worker.state import EarlyLabels, ModelState, PendingRecord
 
@@ -264,7 +265,8 @@ class RecordPath:
             else:  # its record has not come yet (or never will): it waits
                 for rid, early in state.wait_for_record(decoded.id, EarlyLabels(
                         decoded.y, p, msg.offset, msg.topic, msg.key, msg.value,
-                        list(msg.headers or []), time.time()), self.config.max_pending):
+                        list(msg.headers or []), time.time(),
+                        getattr(decoded, "truth_at", ())), self.config.max_pending):
                     self._never_matched(state, rid, early, "pushed out by newer ones "
                                                             "(--max-pending)")
                 state.counters["labels_came_first"] += 1
@@ -380,7 +382,10 @@ class RecordPath:
                 asked = self._ask(state, msg, decoded, pred, scores)
                 early = state.early_labels.pop(decoded.id, None)
                 if early is not None:  # its labels came first (--labels-topic)
-                    self._deliver(state, msg, dataclasses.replace(decoded, y=early.y))
+                    labels = dataclasses.replace(decoded, y=early.y) if self.shard is None \
+                        else ShardRecord(decoded.id, decoded.x, early.y,
+                                         getattr(early, "truth_at", ()))
+                    self._deliver(state, msg, labels)
         else:
             pred, scores = ev.process_one(decoded.x, state.full_labels(y))
         state.counters["records"] += 1
@@ -437,6 +442,12 @@ class RecordPath:
         state.evaluator.process_delivered(held.x, state.full_labels(decoded.y), held.prediction)
         state.counters["label_deliveries"] += 1
         self.counts["label_deliveries"] += 1
+        topic = self.config.predictions_topic
+        if self.shard is not None and topic is not None and self.outputs is not None:
+            # the merge scores the record once every shard's share of its labels came
+            self.outputs.message(topic, msg.key, self.shard.delivery(
+                decoded, (self.config.topic, held.partition, held.offset),
+                len(state.evaluator.labels)))
 
     def _label_cap(self, state: ModelState, n_new: int) -> DeadLetter:
         return DeadLetter("label_cap", f"{n_new} new label(s) would take the model past "

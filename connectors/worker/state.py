@@ -141,6 +141,7 @@ class EarlyLabels:
     value: bytes | None
     headers: list
     arrived: float  # unix seconds
+    truth_at: tuple = ()  # a label shard's: the places of its positives (label_shard)
 
 
 #: Ids of held records dropped (expired or evicted) that a state remembers, so that their
