@@ -181,6 +181,10 @@ def test_a_shard_without_predictions_and_a_merge_of_no_shards_are_usage_errors(c
               "--label-shard", "0/2"])
     assert "give --predictions-topic" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        main(["worker", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t",
+              "--predictions-topic", "p", "--label-shard", "0/2", "--label-budget", "0.1"])
+    assert "--label-budget with --label-shard" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         main(["merge", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--shards", "0"])
     assert "--shards must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):

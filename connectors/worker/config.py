@@ -309,6 +309,10 @@ class WorkerConfig:
             if not args.predictions_topic:
                 raise ValueError("--label-shard publishes partial predictions for "
                                  "labelstream merge: give --predictions-topic")
+            if arrival.budget is not None:
+                raise ValueError("--label-budget with --label-shard: each shard would ask "
+                                 "for the labels of records of its own choosing; run the "
+                                 "budget on an unsharded worker")
         return cls(
             settings=KafkaSettings.from_args(args), topic=args.topic, group=args.group,
             predictions_topic=args.predictions_topic, dead_letter_topic=args.dead_letter_topic,
