@@ -508,77 +508,68 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_worker(args, out=None) -> int:
-    """``labelstream worker``: SIGTERM and SIGINT only ask the loop to stop."""
+def _run_until_stopped(loop, config, errors, fmt, out=None) -> int:
+    """Run ``loop`` (a worker or a merge) until it stops; SIGTERM and SIGINT only ask it
+    to stop. Prints its summary as JSON (``config.json_summary``) or ``fmt(summary)``."""
     import signal
 
+    out = out if out is not None else sys.stdout
+
+    def stop(signum, frame):
+        loop.request_stop(f"signal {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = loop.run()
+    except errors as exc:
+        print(f"labelstream: error: {exc}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if config.json_summary:
+        print(json.dumps(_json_clean(summary), default=str), file=out)
+    else:
+        print(fmt(summary), file=out)
+    return EXIT_OK
+
+
+def _run_worker(args, out=None) -> int:
+    """``labelstream worker``."""
     from connectors.checkpoint import CheckpointError
     from connectors.worker import Worker, WorkerConfig, WorkerError
 
-    out = out if out is not None else sys.stdout
     try:
         cfg = WorkerConfig.from_args(args)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    worker = Worker(cfg)
-
-    def stop(signum, frame):
-        worker.request_stop(f"signal {signal.Signals(signum).name}")
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        summary = worker.run()
-    except (CheckpointError, WorkerError) as exc:
-        print(f"labelstream: error: {exc}", file=sys.stderr)
-        return EXIT_DATA_ERROR
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if cfg.json_summary:
-        print(json.dumps(_json_clean(summary), default=str), file=out)
-    else:
-        print(format_worker_summary(summary), file=out)
-    return EXIT_OK
+    return _run_until_stopped(Worker(cfg), cfg, (CheckpointError, WorkerError),
+                              format_worker_summary, out)
 
 
 def _run_merge(args, out=None) -> int:
-    """``labelstream merge``: SIGTERM and SIGINT only ask the loop to stop."""
-    import signal
-
+    """``labelstream merge``."""
     from connectors.checkpoint import CheckpointError
     from connectors.merge.runner import MergeConfig, MergeRun
 
-    out = out if out is not None else sys.stdout
     try:
         cfg = MergeConfig.from_args(args)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    run = MergeRun(cfg)
+    return _run_until_stopped(MergeRun(cfg), cfg, CheckpointError,
+                              lambda summary: format_merge_summary(summary, cfg), out)
 
-    def stop(signum, frame):
-        run.request_stop(f"signal {signal.Signals(signum).name}")
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        summary = run.run()
-    except CheckpointError as exc:
-        print(f"labelstream: error: {exc}", file=sys.stderr)
-        return EXIT_DATA_ERROR
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if cfg.json_summary:
-        print(json.dumps(_json_clean(summary), default=str), file=out)
-    else:
-        counts = summary["counts"]
-        print(f"merge    {cfg.topic} ({cfg.shards} shards), stopped: {summary['stop_reason']}\n"
-              f"merged   {counts.get('merged', 0):,} records, {counts.get('scored', 0):,} "
-              f"scored; {counts.get('incomplete', 0):,} incomplete (late shards), "
-              f"{counts.get('duplicates', 0):,} repeated partials, "
-              f"{sum(summary['dead_letter_reasons'].values()):,} refused\n"
-              f"metrics  example F1 {_fmt(summary.get('example_f1'))}, micro F1 "
-              f"{_fmt(summary.get('micro_f1'))}, over {summary['labels']:,} labels", file=out)
-    return EXIT_OK
+def format_merge_summary(summary: dict, cfg) -> str:
+    """The human-readable summary of a merge run."""
+    counts = summary["counts"]
+    return (f"merge    {cfg.topic} ({cfg.shards} shards), stopped: {summary['stop_reason']}\n"
+            f"merged   {counts.get('merged', 0):,} records, {counts.get('scored', 0):,} "
+            f"scored; {counts.get('incomplete', 0):,} incomplete (late shards), "
+            f"{counts.get('duplicates', 0):,} repeated partials, "
+            f"{sum(summary['dead_letter_reasons'].values()):,} refused\n"
+            f"metrics  example F1 {_fmt(summary.get('example_f1'))}, micro F1 "
+            f"{_fmt(summary.get('micro_f1'))}, over {summary['labels']:,} labels")
 
 
 def _json_clean(value):
