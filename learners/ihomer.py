@@ -12,6 +12,7 @@ from river import base
 
 from learners import _ihomer_kernels as K
 from learners._label_thresholds import LabelThresholds
+from learners._neighbour_choice import NeighbourChoice
 from learners._rare_label_memory import RareLabelMemory
 from learners._vectorised import LabelArrivals, ScoredLearnerMethods
 from learners.label_clustering import LabelHierarchy
@@ -214,6 +215,14 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         stream without near-duplicates never gets a positive sum and predicts as
         without it. Dense numeric input is left alone (there, every record is near
         some other in cosine).
+    neighbours
+        Few records: ``True`` runs a nearest-neighbour expert beside the hierarchy
+        (:class:`learners.knn.KNN`, the last 1,000 records, cosine, distance-weighted
+        vote) and serves each record from whichever of the two -- iHOMER's own chosen
+        expert or the neighbours -- has the higher faded example-F1 (factor
+        ``expert_fade``, ties to iHOMER; :class:`learners._neighbour_choice.NeighbourChoice`).
+        Neighbours are useful after a few dozen records, long before the linear
+        learners have warmed up, and stay ahead on many small streams.
 
     Examples
     --------
@@ -238,6 +247,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
     tail_balance = None
     label_thresholds = False  # models pickled before the option predict as they did
     rare_memory = False
+    neighbours = False
+    _nn = None
 
     def __init__(self, max_classes: int = 32, min_count: int = 2, coverage: float = 0.9,
                  merge_coverage: float = 0.97, restructure_every: int = 200,
@@ -252,7 +263,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                  tree_grace_period: int = 200, tree_delta: float = 1e-7,
                  tree_tau: float = 0.05, tree_max_bytes: int = 2**26,
                  robust: float | None = None, tail_balance: float | None = None,
-                 label_thresholds: bool = True, rare_memory: bool = True):
+                 label_thresholds: bool = True, rare_memory: bool = True,
+                 neighbours: bool = True):
         self.max_classes = max_classes
         self.min_count = min_count
         self.coverage = coverage
@@ -287,6 +299,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         self._lt = LabelThresholds() if self.label_thresholds else None
         self.rare_memory = bool(rare_memory)
         self._rm = RareLabelMemory() if self.rare_memory else None
+        self.neighbours = bool(neighbours)
+        self._nn = NeighbourChoice(float(expert_fade)) if self.neighbours else None
         if int(max_clusters) < 1:
             raise ValueError("max_clusters must be >= 1")
         if int(ar_buckets) < 1:
@@ -633,8 +647,12 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     @property
     def expert_usage(self) -> dict:
-        """How many learned records each expert was the one chosen for."""
-        return dict(zip(self.expert_names, self._n_expert_used.tolist()))
+        """How many learned records each expert was the one chosen for (``neighbours``:
+        the records the nearest-neighbour expert served instead)."""
+        usage = dict(zip(self.expert_names, self._n_expert_used.tolist()))
+        if self._nn is not None:
+            usage["neighbours"] = self._nn.n_served
+        return usage
 
     def memory_usage(self) -> int:
         """Bytes held by the model's arrays, its router tree's and its label-set window."""
@@ -643,6 +661,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         window += sum(a.nbytes for block in self._held for a in block)
         if self.rare_memory:
             window += self._rm.memory_usage()
+        if self._nn is not None:
+            window += self._nn.memory_usage()
         return int(own + window + self._tree.memory_usage())
 
     # -- encoding ----------------------------------------------------------------------
@@ -793,6 +813,11 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
                     self._named.pop(lab, None)
                 else:
                     self._named.setdefault(lab)
+        before_pred = None
+        if self._nn is not None and fresh:  # as the batched path: predicted before the
+            before_pred = self._run(np.array([0, idx.size]), idx, val,  # new labels
+                                    np.zeros(2, dtype=np.int64), np.zeros(0, np.int64),
+                                    False)[0]
         for lab in LabelIndex.arrival_order(fresh):
             self._labels.add(lab)
         cols = self._labels.positions(y, grow=False)
@@ -802,9 +827,13 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         if None in y.values():  # unknown labels: skipped by the updates (see the kernel)
             u_idx = self._labels.unknown_positions(y)
             u_ptr = np.array([0, u_idx.size])
-        _, _, experts = self._run(np.array([0, idx.size]), idx, val,
-                                  np.array([0, cols.size]), cols, True, u_ptr, u_idx)
+        pred, _, experts = self._run(np.array([0, idx.size]), idx, val,
+                                     np.array([0, cols.size]), cols, True, u_ptr, u_idx)
         self._after_learning([cols], experts)
+        if self._nn is not None:
+            pred = pred if before_pred is None else before_pred
+            keys = self._labels.keys
+            self._nn.learn_one(x, y, {keys[j] for j in np.flatnonzero(pred[0]).tolist()})
 
     def predict_scores_one(self, x):
         """The prediction and a score per known label (the chosen expert's), in one pass.
@@ -824,6 +853,8 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         if self._named:
             labels.update(dict.fromkeys(self._named, False))
             scores.update(dict.fromkeys(self._named, 0.0))
+        if self._nn is not None:
+            return self._nn.predict_one(x, labels, scores)
         return labels, scores
 
     def disagreement_one(self, x) -> float:
@@ -917,7 +948,10 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
             scores.append(score)
             self._after_learning(y_rows, experts)
             row = end
-        return arrivals.outputs(preds, scores, self._labels, self._named)
+        pred, score = arrivals.outputs(preds, scores, self._labels, self._named)
+        if self._nn is not None:
+            return self._nn.predict_learn_many(batch, pred, score, self._labels.keys)
+        return pred, score
 
     def predict_scores_many(self, batch: Batch):
         """Predictions and scores of every row with the current model (no learning)."""
@@ -927,12 +961,14 @@ class IHOMER(ScoredLearnerMethods, base.MultiLabelClassifier):
         x_ptr, x_idx, x_val = known_feature_rows(batch, self._features)
         pred, score, _ = self._run(x_ptr, x_idx, x_val, np.zeros(n + 1, dtype=np.int64),
                                    np.zeros(0, np.int64), False)
+        if self._nn is not None:
+            return self._nn.predict_many(batch, pred, score, self._labels.keys)
         return pred, score
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels before the first record."""
         scratch = IHOMER(max_classes=2, label_thresholds=self.label_thresholds,
-                         rare_memory=self.rare_memory)
+                         rare_memory=self.rare_memory, neighbours=self.neighbours)
         scratch.learn_one({"a": 1.0}, {"u": True})
         scratch.predict_scores_one({"a": 1.0})
         if self.rare_memory:  # runs on sparse input only, which the scratch model is not

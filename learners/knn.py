@@ -28,7 +28,9 @@ def _grown(a: np.ndarray, shape, fill=0) -> np.ndarray:
     if all(n <= m for n, m in zip(shape, a.shape)):
         return a
     new_shape = tuple(max(n, 2 * m) if n > m else m for n, m in zip(shape, a.shape))
-    new = np.full(new_shape, fill, dtype=a.dtype)
+    # zeros come from the allocator untouched: pages are paid for when first written
+    new = np.zeros(new_shape, dtype=a.dtype) if not fill else np.full(new_shape, fill,
+                                                                      dtype=a.dtype)
     new[tuple(slice(0, m) for m in a.shape)] = a
     return new
 
@@ -40,7 +42,8 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
     quarter of the features present per record) is standardised by the running mean and
     standard deviation of each feature (a missing feature sits at its mean); sparse input
     keeps its raw values (absent = 0). The default ``metric="cosine"`` is the cosine of the
-    scaled rows (CSR rows, cost ``O(non-zeros)`` per stored record); ``"euclidean"`` is
+    scaled rows (cost ``O(window x features)`` per query on dense input, ``O(window x
+    the query's non-zeros)`` on sparse input); ``"euclidean"`` is
     the Euclidean distance, ``"auto"`` Euclidean on dense input and cosine on sparse.
     Measured on the dev streams' first 1,000 records (``bench/early.py``, both orders),
     cosine beat Euclidean on dense input too (mean ex-F1 0.633 vs 0.619 with ``k=10``;
@@ -59,7 +62,11 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
     exactly a loop of ``predict_scores_one`` and ``learn_one``.
 
     **Memory** is bounded by the window: ``window_size x (16 x the largest record's
-    non-zeros + 2 x labels)`` bytes plus ``24`` per feature (:meth:`memory_usage`).
+    non-zeros + 2 x labels + 8)`` bytes plus ``24`` per feature, and a feature-major
+    ``float32`` copy of the window (``4 x window_size`` bytes per feature)
+    while it fits in ``TABLE_BYTES`` (64 MiB: 16,777 features at the default window),
+    which lets a query sweep contiguous memory; wider streams drop the copy
+    (:meth:`memory_usage`).
 
     Parameters
     ----------
@@ -90,6 +97,7 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
     _sparse_labels = True  # labels absent from y are negative; None is unknown
     THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 .. 0.90
     PROBE_RECORDS = 20
+    TABLE_BYTES = 64 * 2**20  # the feature-major copy of the window, while it fits
     DEFAULT_CHOICE = 8 + 17  # score > 0.5, top label forced: the choice before any score
 
     def __init__(self, window_size: int = 1000, k: int = 10, metric: str = "cosine",
@@ -117,12 +125,31 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
         self._r_val = np.zeros((W, 8))
         self._r_y = np.zeros((W, 4), dtype=bool)
         self._r_u = np.zeros((W, 4), dtype=bool)
+        self._rt = np.full((16, W), np.nan, dtype=np.float32)  # feature-major window
+        self._r_norm2 = np.zeros(W)
         self._thr_grid = np.asarray(self.THRESHOLD_GRID, dtype=np.float64)
         self._thr_score = np.zeros(2 * self._thr_grid.size)
         self._thr_score[self.DEFAULT_CHOICE] = 1e-9
         self._center = None
         self._probe_nnz = 0
         self._probe_features: set = set()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_rt" not in state:  # saved before the feature-major table: built from the rows
+            W = int(self.window_size)
+            d = self._f_count.size
+            self._r_norm2 = np.zeros(W)
+            self._rt = np.full((d, W) if d * W * 4 <= self.TABLE_BYTES else (0, 0), np.nan,
+                               dtype=np.float32)
+            if self._table:
+                for s in range(min(self.n_learned, W)):
+                    m = int(self._r_nnz[s])
+                    self._rt[self._r_idx[s, :m], s] = self._r_val[s, :m]
+                    nr = 0.0
+                    for v in self._rt[self._r_idx[s, :m], s].tolist():  # the kernel's order
+                        nr += v * v
+                    self._r_norm2[s] = nr
 
     @classmethod
     def _unit_test_params(cls):
@@ -157,6 +184,10 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
             return K.EUCLIDEAN if center else K.COSINE
         return K.EUCLIDEAN if self.metric == "euclidean" else K.COSINE
 
+    @property
+    def _table(self) -> bool:
+        return self._rt.shape[1] == int(self.window_size)
+
     def _ensure_capacity(self, max_nnz: int = 0):
         d, L = len(self._features), len(self._labels)
         W = int(self.window_size)
@@ -164,6 +195,12 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
             setattr(self, name, _grown(getattr(self, name), (d,)))
         self._r_idx = _grown(self._r_idx, (W, max_nnz))
         self._r_val = _grown(self._r_val, (W, max_nnz))
+        if self._table and d > self._rt.shape[0]:
+            rows = max(d, 2 * self._rt.shape[0])
+            if rows * W * 4 > self.TABLE_BYTES:  # too wide: the CSR rows alone from now on
+                self._rt = np.zeros((0, 0), dtype=np.float32)
+            else:
+                self._rt = _grown(self._rt, (rows, W), np.nan)
         self._r_y = _grown(self._r_y, (W, L), False)
         self._r_u = _grown(self._r_u, (W, L), False)
 
@@ -182,8 +219,8 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
         K.step(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, bool(learn), L, center,
                self._metric_code(center), int(self.k), self._f_count, self._f_mean,
                self._f_m2, self._state, self._r_nnz, self._r_idx, self._r_val, self._r_y,
-               self._r_u, self._thr_grid, self._thr_score, float(self.fade), out_pred,
-               out_score)
+               self._r_u, self._table, self._rt, self._r_norm2, self._thr_grid,
+               self._thr_score, float(self.fade), out_pred, out_score)
         if learn and self._center is None and self.n_learned >= self.PROBE_RECORDS:
             denom = self.PROBE_RECORDS * max(1, len(self._probe_features))
             self._center = bool(self._probe_nnz / denom >= 0.25)
@@ -199,6 +236,11 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     # -- river API ---------------------------------------------------------------------
     def learn_one(self, x, y):
+        self.learn_one_predicted(x, y)
+
+    def learn_one_predicted(self, x, y) -> set:
+        """``learn_one``, returning the labels the window predicted for ``x`` before it
+        learned it (what ``predict_one`` would have said)."""
         idx, val = self._features.encode(x, grow=True)
         known = self._labels._pos
         fresh = []
@@ -218,7 +260,10 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
             u_ptr = np.array([0, u_idx.size])
         x_ptr = np.array([0, idx.size])
         self._probe_rows(x_ptr, idx)
-        self._run(x_ptr, idx, val, np.array([0, cols.size]), cols, True, u_ptr, u_idx)
+        pred, _ = self._run(x_ptr, idx, val, np.array([0, cols.size]), cols, True, u_ptr,
+                            u_idx)
+        keys = self._labels.keys
+        return {keys[j] for j in np.flatnonzero(pred[0]).tolist()}
 
     def predict_scores_one(self, x):
         """The prediction and each known label's vote share, in one pass."""

@@ -201,7 +201,8 @@ def test_local_drift_grows_an_alternate_that_replaces_the_cluster_learner():
     # and it pays: after the drift the model recovers faster than without local drift
     after = {}
     for flag in (True, False):
-        res = evaluate(records, IHOMER(local_drift=flag), report_every=500, window_size=500)
+        res = evaluate(records, IHOMER(local_drift=flag, neighbours=False), report_every=500,
+                       window_size=500)
         after[flag] = [r["window_example_f1"] for r in res.history if r["records"] == 5000][0]
     assert after[True] > after[False] + 0.1, after
 
@@ -234,7 +235,7 @@ def test_router_tree_splits_on_the_regions_and_lifts_the_model_there():
     records = region_stream(12_000)
     scores = {}
     for leaves in (32, 1):  # the default router, and a router that may not split
-        model = IHOMER(tree_max_leaves=leaves)
+        model = IHOMER(tree_max_leaves=leaves, neighbours=False)  # the router alone
         res = evaluate(records, model, report_every=4000, window_size=4000)
         scores[leaves] = res.history[-1]["window_example_f1"]  # records 8,000-12,000
         if leaves > 1:

@@ -142,7 +142,9 @@ def test_memory_bounded_by_window():
     assert model._r_idx.shape[0] == W and model._r_y.shape[0] == W
     # only the widest row, new features and new labels may grow it, never the records
     widest = max(len(x) for x, _ in records)
-    bound = W * (2 * widest * 16 + 2 * 2 * len(model.labels_)) + 6 * 8 * len(model._features)
+    d = len(model._features)
+    bound = W * (2 * widest * 16 + 2 * 2 * len(model.labels_)) + 6 * 8 * d
+    bound += 2 * d * W * 4 + W * 16  # the float32 feature-major table (doubling), norms
     assert at_200 <= model.memory_usage() <= bound + 4096
 
 
@@ -155,3 +157,47 @@ def test_registry_and_empty_prediction():
                                                    {"u": 1.0, "v": 0.0})
     with pytest.raises(ValueError):
         KNN(metric="manhattan")
+
+
+def _without_table(model):
+    model._rt = np.full((0, 0), np.nan)
+    return model
+
+
+@pytest.mark.parametrize("rel, n", [("yeast/yeast.arff", 400), ("medical/medical.arff", 300),
+                                    ("flags/flags.arff", 194)])
+def test_table_equals_rows(rel, n):
+    """The feature-major table (float32 cells) and the CSR rows (float64) find the same
+    neighbours, votes and thresholds, through window turnover and rescaling."""
+    records = _records(rel, n)
+    p_table, s_table = _batched(KNN(window_size=60), records, 64)
+    p_rows, s_rows = _batched(_without_table(KNN(window_size=60)), records, 64)
+    assert p_table == p_rows
+    for a, b in zip(s_table, s_rows):
+        assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_wide_stream_drops_the_table_and_old_pickles_rebuild_it():
+    records = _records("medical/medical.arff", 300)
+    model = KNN(window_size=40)
+    model.TABLE_BYTES = 40 * 4 * 512  # room for 512 features: dropped on the way
+    for x, y in records[:200]:
+        model.learn_one(x, y)
+        if model._table:
+            assert len(model._features) <= 512
+    assert not model._table and model._rt.size == 0 and len(model._features) > 512
+    narrow = KNN(window_size=40)
+    for x, y in records[:200]:
+        narrow.learn_one(x, y)
+    state = pickle.loads(pickle.dumps(narrow)).__dict__
+    del state["_rt"], state["_r_norm2"]  # as pickled before the table
+    old = KNN.__new__(KNN)
+    old.__setstate__(state)
+    assert old._table and np.array_equal(old._r_norm2, narrow._r_norm2)
+    d = len(narrow._features)
+    assert np.array_equal(old._rt[:d], narrow._rt[:d], equal_nan=True)
+    for x, y in records[200:]:
+        assert old.predict_scores_one(x) == narrow.predict_scores_one(x)
+        assert model.predict_scores_one(x)[0] == narrow.predict_scores_one(x)[0]
+        for m in (old, narrow, model):
+            m.learn_one(x, y)

@@ -92,7 +92,9 @@ def _predictions(model, xs):
 
 
 def test_ihomer_batched_equals_one_record_at_a_time_and_pickles(yeast):
-    one, many = IHOMER(label_thresholds=True), IHOMER(label_thresholds=True)
+    # the thresholds act on iHOMER's own prediction: without the neighbours serving
+    one, many = (IHOMER(label_thresholds=True, neighbours=False),
+                 IHOMER(label_thresholds=True, neighbours=False))
     ref = []
     for x, y in yeast[:300]:
         ref.append(sorted(l for l, on in one.predict_one(x).items() if on))
@@ -106,7 +108,7 @@ def test_ihomer_batched_equals_one_record_at_a_time_and_pickles(yeast):
     back = pickle.loads(pickle.dumps(one))
     assert _predictions(back, xs) == _predictions(one, xs)
     # the option changed some predictions (otherwise this test pins nothing)
-    plain = IHOMER(label_thresholds=False)
+    plain = IHOMER(label_thresholds=False, neighbours=False)
     for x, y in yeast[:300]:
         plain.learn_one(x, y)
     assert _predictions(plain, xs) != _predictions(one, xs)

@@ -1,0 +1,103 @@
+"""iHOMER's nearest-neighbour expert (learners/_neighbour_choice.py): the batched path
+equals the record path with the neighbours serving, unknown labels, pickling, and what it
+is for (few records)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learners._neighbour_choice import NeighbourChoice
+from learners.ihomer import IHOMER
+from stream.prequential import evaluate
+from stream.readers import open_stream
+from test_ihomer import assert_same, run_both
+
+DATA = Path(os.environ.get("LABELSTREAM_DATA",
+                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def _records(rel: str, n: int):
+    path = DATA / rel
+    if not path.exists():
+        pytest.skip(f"{path} not here")
+    out = []
+    for rec in open_stream(path):
+        out.append(rec)
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.mark.parametrize("rel, n, split", [("emotions/emotions.arff", 300, 130),
+                                           ("medical/medical.arff", 300, 170)])
+def test_batched_equals_record_path_while_the_neighbours_serve(rel, n, split):
+    one, many, outs, parts = run_both(_records(rel, n), split=split)
+    assert_same(one, many, outs, parts)
+    assert one._nn.n_served == many._nn.n_served > 50  # they did serve
+    assert one._nn.scores == many._nn.scores
+    assert many.expert_usage["neighbours"] == many._nn.n_served
+
+
+def test_unknown_labels_count_in_neither_score():
+    records = _records("emotions/emotions.arff", 240)
+    rng = np.random.default_rng(4)
+    masked = []
+    for x, y in records:
+        y = dict(y)
+        for lab in list(y):
+            if rng.random() < 0.3:
+                y[lab] = None
+        masked.append((x, y))
+    one, many, outs, parts = run_both(masked, split=101)
+    assert_same(one, many, outs, parts)
+    assert one._nn.scores == many._nn.scores
+
+
+def test_scores_fade_and_ties_go_to_ihomer():
+    choice = NeighbourChoice(0.5)
+    assert not choice.serves_neighbours
+    choice.learn_one({"a": 1.0}, {"u": True, "v": None}, {"u", "v"})  # v unknown: left out
+    assert choice.scores == (1.0, 0.0)
+    choice.learn_one({"a": 1.0}, {"u": True}, set())  # the window now says u
+    assert choice.scores == (0.5, 1.0) and choice.serves_neighbours
+
+
+def test_pickle_mid_stream_then_continue():
+    records = _records("emotions/emotions.arff", 200)
+    model = IHOMER()
+    for x, y in records[:120]:
+        model.learn_one(x, y)
+    clone = pickle.loads(pickle.dumps(model))
+    for x, y in records[120:]:
+        assert clone.predict_scores_one(x) == model.predict_scores_one(x)
+        clone.learn_one(x, y)
+        model.learn_one(x, y)
+
+
+def test_models_pickled_before_the_neighbours_predict_as_they_did():
+    records = _records("emotions/emotions.arff", 150)
+    model = IHOMER(neighbours=False)
+    for x, y in records[:100]:
+        model.learn_one(x, y)
+    state = pickle.loads(pickle.dumps(model)).__dict__
+    del state["neighbours"], state["_nn"]  # as saved before the option
+    old = IHOMER.__new__(IHOMER)
+    old.__setstate__(state)
+    for x, y in records[100:]:
+        assert old.predict_scores_one(x) == model.predict_scores_one(x)
+        old.learn_one(x, y)
+        model.learn_one(x, y)
+
+
+def test_few_records_of_sparse_text_learn_faster_with_the_neighbours():
+    """What it is for: medical's first 400 records (978 in all, 45 labels)."""
+    records = _records("medical/medical.arff", 400)
+    f1 = {flag: evaluate(records, IHOMER(neighbours=flag), batch_size=64)
+          .summary["example_f1"] for flag in (True, False)}
+    # measured: 0.599 with the neighbours, 0.507 without
+    assert f1[True] > f1[False] + 0.04, f1
