@@ -216,7 +216,7 @@ class LogisticBinaryRelevance(ScoredLearnerMethods, base.MultiLabelClassifier):
 
     def learn_many(self, batch: Batch) -> None:
         """Learn a :class:`stream.batch.Batch` (same result as ``learn_one`` row by row)."""
-        f_map = np.asarray([self._features.add(n) for n in batch.feature_names], dtype=np.int64)
+        f_map = self._features.add_all(batch.feature_names)
         l_map = np.asarray([self._labels.add(n) for n in batch.label_names], dtype=np.int64)
         x_ptr, x_idx, x_val = rows_as_csr(batch.X)
         x_idx = f_map[x_idx] if x_idx.size else x_idx

@@ -699,8 +699,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
             Boolean predictions and scores, ``(n, len(labels_))`` after the batch; a score
             is NaN where its label was not known yet when the row was predicted.
         """
-        f_map = np.asarray([self._features.add(n) for n in batch.feature_names],
-                           dtype=np.int64)
+        f_map = self._features.add_all(batch.feature_names)
         self._ensure_capacity()
         x_ptr, x_idx, x_val = rows_as_csr(batch.X)
         x_idx = f_map[x_idx] if x_idx.size else x_idx

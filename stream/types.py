@@ -96,6 +96,22 @@ class _GrowingIndex:
             self._keys.append(key)
         return pos
 
+    def add_all(self, keys) -> "np.ndarray":
+        """The columns of ``keys`` (``int64``), adding the unseen ones in their order: the
+        same as ``add`` on each, in one pass of dictionary lookups.
+
+        Examples
+        --------
+        >>> index = FeatureIndex(["a"])
+        >>> index.add_all(["b", "a", "c"]).tolist(), index.keys
+        ([1, 0, 2], ['a', 'b', 'c'])
+        """
+        n = len(keys)
+        out = np.fromiter(map(self._pos.get, keys, repeat(-1, n)), dtype=np.int64, count=n)
+        for i in np.flatnonzero(out < 0).tolist():
+            out[i] = self.add(keys[i])
+        return out
+
     def get(self, key: Hashable, default=None):
         return self._pos.get(key, default)
 
