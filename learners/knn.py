@@ -25,7 +25,7 @@ _NO_LABELS = np.zeros(0, dtype=np.int64)
 
 def _grown(a: np.ndarray, shape, fill=0) -> np.ndarray:
     """``a`` enlarged to at least ``shape`` (doubling), new cells ``fill``."""
-    if all(n <= m for n, m in zip(shape, a.shape)):
+    if shape[0] <= a.shape[0] and (len(shape) == 1 or shape[1] <= a.shape[1]):
         return a
     new_shape = tuple(max(n, 2 * m) if n > m else m for n, m in zip(shape, a.shape))
     # zeros come from the allocator untouched: pages are paid for when first written
@@ -304,17 +304,19 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
         row = 0
         while row < n:
             if arrivals.arriving_at(row):
-                # as learn_one: predict with the labels known so far, register, learn
+                # as learn_one: register, then test-then-train the row in one call; the
+                # new labels have no votes yet, so its prediction is the one made with the
+                # labels known before (their columns are left out of it)
                 one = slice(row, row + 1)
                 xs = csr_row_slice(x_ptr, x_idx, x_val, one)
-                pred, score = self._run(*xs, None, None, False)
+                known = len(self._labels)
                 arrivals.arrive(row, self._labels, self._named)
                 y_ptr, y_idx = label_csr(Y[one], l_map)
                 u_ptr, u_idx = unknown_csr(None if U is None else U[one], l_map, 1)
                 self._probe_rows(xs[0], xs[1])
-                self._run(*xs, y_ptr, y_idx, True, u_ptr, u_idx)
-                preds.append(pred)
-                scores.append(score)
+                pred, score = self._run(*xs, y_ptr, y_idx, True, u_ptr, u_idx)
+                preds.append(pred[:, :known])
+                scores.append(score[:, :known])
                 row += 1
                 continue
             end = arrivals.next_arrival(row)
