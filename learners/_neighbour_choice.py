@@ -106,12 +106,10 @@ class NeighbourChoice:
         loop of :meth:`predict_one` and :meth:`learn_one` would."""
         k_pred, k_score = self.knn.predict_learn_many(batch)
         n, L = pred.shape
-        cols = self._knn_columns(names)
-        K_pred = np.zeros((n, L), dtype=bool)
-        K_score = np.full((n, L), np.nan)
-        K_pred[:, cols] = k_pred
-        K_score[:, cols] = k_score
         pos = {lab: j for j, lab in enumerate(names)}
+        cols = np.asarray([pos[lab] for lab in self.knn.labels_], dtype=np.int64)
+        K_pred = np.zeros((n, L), dtype=bool)
+        K_pred[:, cols] = k_pred
         b_cols = [pos.get(lab, -1) for lab in batch.label_names]
         keep = np.asarray([c >= 0 for c in b_cols], dtype=bool)
         T = np.zeros((n, L), dtype=bool)
@@ -138,9 +136,12 @@ class NeighbourChoice:
             s_nn = fade * s_nn + f_nn
         self._score[0], self._score[1] = s_ih, s_nn
         self.n_served += int(served.sum())
-        if served.any():
-            pred = np.where(served[:, None], K_pred, pred)
-            score = np.where(served[:, None], K_score, score)
+        if served.any():  # in place, row by served row (the arrays can be labels wide)
+            rows = np.flatnonzero(served)
+            pred[rows] = K_pred[rows]
+            served_score = np.full((rows.size, L), np.nan)
+            served_score[:, cols] = k_score[rows]
+            score[rows] = served_score
         return pred, score
 
     def predict_many(self, batch, pred: np.ndarray, score: np.ndarray, names: list):
