@@ -123,6 +123,8 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         Noisy labels: ``None`` (plain learning) or ``r`` in ``(0, 1]``, the weight
         ``1 - r * p`` on the step of a label the record says is absent, in every bank
         model and in the generalist (see :class:`learners.logistic.LogisticBinaryRelevance`).
+    neighbours
+        Whether the generalist runs its nearest-neighbour expert (``IHOMER(neighbours=)``).
 
     Examples
     --------
@@ -153,6 +155,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
               K.EV_REACTIVATED: ("replacement", "memory expert reactivated")}
 
     robust = None  # models pickled before the option learn as without it
+    neighbours = True  # the generalist of an older pickle knows whether it has them
 
     def __init__(self, experts: str = "data", n_experts: int = 4, top_k: int | None = None,
                  temperature: float = 1.0, hidden: int = 32, router_lr: float = 0.005,
@@ -163,7 +166,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
                  fast_fade: float = 0.95, drift_confidence: float = 0.001,
                  warning_confidence: float = 0.005, candidate_cooldown: int = 50,
                  reactivate_margin: float = 0.05, min_records: int = 10, seed: int = 0,
-                 robust: float | None = None):
+                 robust: float | None = None, neighbours: bool = True):
         self.experts = experts
         self.n_experts = n_experts
         self.top_k = top_k
@@ -189,6 +192,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         self.min_records = min_records
         self.seed = seed
         self.robust = robust
+        self.neighbours = bool(neighbours)
         check_robust(robust)
         if experts not in ("data", "task"):
             raise ValueError(f"experts must be 'data' or 'task', got {experts!r}")
@@ -219,7 +223,7 @@ class MixtureOfExperts(ScoredLearnerMethods, base.MultiLabelClassifier):
         if generalist:
             from learners.ihomer import IHOMER
 
-            self._gen = IHOMER(robust=robust)
+            self._gen = IHOMER(robust=robust, neighbours=self.neighbours)
         self._init_arrays()
 
     @classmethod

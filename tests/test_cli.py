@@ -159,6 +159,34 @@ def test_robust_option_reaches_the_learner_and_is_checked():
         assert proc.returncode == 2 and says in proc.stderr
 
 
+def test_no_neighbours_reaches_ihomer_and_is_checked():
+    from river import datasets
+
+    from learners.ihomer import IHOMER
+    from stream.prequential import evaluate
+
+    out = json.loads(labelstream("replay", "--json", "--limit", "300",
+                                 "--no-neighbours").stdout)
+    assert out["learner_options"] == {"neighbours": False}
+    direct = evaluate(datasets.Yeast(), IHOMER(neighbours=False), limit=300).summary
+    assert out["example_f1"] == direct["example_f1"]
+    with_them = json.loads(labelstream("replay", "--json", "--limit", "300").stdout)
+    assert with_them["example_f1"] != out["example_f1"]
+    proc = labelstream("replay", "--learner", "br", "--no-neighbours", check=False)
+    assert proc.returncode == 2 and "--no-neighbours applies to ihomer, moe" in proc.stderr
+    # the worker takes it too
+    import argparse
+
+    from connectors.worker.config import WorkerConfig, add_worker_arguments
+
+    parser = argparse.ArgumentParser()
+    add_worker_arguments(parser)
+    base = ["--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--no-neighbours"]
+    for learner, model in (("ihomer", lambda m: m), ("moe", lambda m: m._gen)):
+        cfg = WorkerConfig.from_args(parser.parse_args(base + ["--learner", learner]))
+        assert model(cfg.new_learner())._nn is None
+
+
 def test_label_budget_learns_only_queried_records_and_phases_hide_labels():
     out = json.loads(labelstream("replay", "--json", "--learner", "br", "--label-budget",
                                  "0.1", "--query", "uncertainty").stdout)
