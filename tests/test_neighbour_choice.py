@@ -4,9 +4,7 @@ is for (few records)."""
 
 from __future__ import annotations
 
-import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +12,8 @@ import pytest
 from learners._neighbour_choice import NeighbourChoice
 from learners.ihomer import IHOMER
 from stream.prequential import evaluate
-from stream.readers import open_stream
 from test_ihomer import assert_same, run_both
-
-DATA = Path(os.environ.get("LABELSTREAM_DATA",
-                           Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def _records(rel: str, n: int):
-    path = DATA / rel
-    if not path.exists():
-        pytest.skip(f"{path} not here")
-    out = []
-    for rec in open_stream(path):
-        out.append(rec)
-        if len(out) == n:
-            break
-    return out
+from test_knn import _records
 
 
 @pytest.mark.parametrize("rel, n, split", [("emotions/emotions.arff", 300, 130),
@@ -67,16 +50,20 @@ def test_scores_fade_and_ties_go_to_ihomer():
     assert choice.scores == (0.5, 1.0) and choice.serves_neighbours
 
 
+def _alike_from_here(a, b, records):
+    """``a`` and ``b`` predict the same on every record while both keep learning."""
+    for x, y in records:
+        assert a.predict_scores_one(x) == b.predict_scores_one(x)
+        a.learn_one(x, y)
+        b.learn_one(x, y)
+
+
 def test_pickle_mid_stream_then_continue():
     records = _records("emotions/emotions.arff", 200)
     model = IHOMER()
     for x, y in records[:120]:
         model.learn_one(x, y)
-    clone = pickle.loads(pickle.dumps(model))
-    for x, y in records[120:]:
-        assert clone.predict_scores_one(x) == model.predict_scores_one(x)
-        clone.learn_one(x, y)
-        model.learn_one(x, y)
+    _alike_from_here(pickle.loads(pickle.dumps(model)), model, records[120:])
 
 
 def test_models_pickled_before_the_neighbours_predict_as_they_did():
@@ -88,10 +75,7 @@ def test_models_pickled_before_the_neighbours_predict_as_they_did():
     del state["neighbours"], state["_nn"]  # as saved before the option
     old = IHOMER.__new__(IHOMER)
     old.__setstate__(state)
-    for x, y in records[100:]:
-        assert old.predict_scores_one(x) == model.predict_scores_one(x)
-        old.learn_one(x, y)
-        model.learn_one(x, y)
+    _alike_from_here(old, model, records[100:])
 
 
 def test_few_records_of_sparse_text_learn_faster_with_the_neighbours():
