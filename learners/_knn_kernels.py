@@ -13,8 +13,13 @@ statistics at each query, so nothing has to be rewritten when the statistics mov
 
 While it fits, the window is also kept feature-major (``rt[j, s]``: feature ``j`` of the
 record in slot ``s`` as ``float32``, NaN where it has none), so a query sweeps contiguous
-rows of slots -- vectorised, half the bytes of ``float64`` -- instead of each stored
-record's CSR row. A slot's sums add its features in ascending order on both layouts.
+rows of slots instead of each stored record's CSR row. With the cosine distance (the
+default) that sweep is a *screen*: float32 sums, eight lanes a vector, give every slot's
+distance within a bound of their rounding, and only the slots whose lower bound reaches the
+k-th smallest upper bound are measured exactly from their CSR rows -- so the neighbours,
+votes and thresholds are exactly those of the CSR rows alone (tested, also with a mean
+10^6 standard deviations from zero, empty records, missing features and duplicates).
+Euclidean distances sweep the table in float64.
 (Scaling stored records once per snapshot of the statistics instead was tried: 1.4x
 faster on dense input, but stale scales cost genbase's neighbours 0.036 example-F1.)
 """
@@ -66,6 +71,151 @@ def _ex_f1(scores, cand, n_cand, thr, force, t_idx, t_a, t_b, u_idx, u_a, u_b):
     if size == 0:
         return 1.0
     return 2.0 * hits / size
+
+
+EPS32 = float(np.finfo(np.float32).eps)
+ZERO32 = np.float32(0.0)
+
+
+@njit(cache=True, nogil=True)
+def _screen_sums(rt, nw, center, mu, isd, zq, x_idx, a, b, f_count, d, dots, norms):
+    """Single-precision sums of the first ``nw`` slots for the cosine screen: the dot with
+    the query (both layouts) and, when ``center``, each slot's squared norm in the scaled
+    space. Eight float32 lanes a vector instead of four float64 ones; the slots that can be
+    among the nearest are then measured exactly (see :func:`step`)."""
+    for s in range(nw):
+        dots[s] = ZERO32
+        norms[s] = ZERO32
+    if not center:
+        for p in range(a, b):
+            j = x_idx[p]
+            if f_count[j] == 0.0:
+                continue
+            q = np.float32(zq[j])
+            row = rt[j]
+            for s in range(nw):
+                v = row[s]
+                dots[s] += v * q if v == v else ZERO32
+        return
+    j = 0
+    while j < d:
+        if f_count[j] == 0.0:  # no stored record has it: its row is all NaN
+            j += 1
+            continue
+        if j + 4 <= d and f_count[j + 1] > 0.0 and f_count[j + 2] > 0.0 \
+                and f_count[j + 3] > 0.0:
+            m0, s0, q0 = np.float32(mu[j]), np.float32(isd[j]), np.float32(zq[j])
+            m1, s1, q1 = np.float32(mu[j + 1]), np.float32(isd[j + 1]), np.float32(zq[j + 1])
+            m2, s2, q2 = np.float32(mu[j + 2]), np.float32(isd[j + 2]), np.float32(zq[j + 2])
+            m3, s3, q3 = np.float32(mu[j + 3]), np.float32(isd[j + 3]), np.float32(zq[j + 3])
+            r0, r1, r2, r3 = rt[j], rt[j + 1], rt[j + 2], rt[j + 3]
+            for s in range(nw):
+                v = r0[s]
+                z0 = (v - m0) * s0 if v == v else ZERO32
+                v = r1[s]
+                z1 = (v - m1) * s1 if v == v else ZERO32
+                v = r2[s]
+                z2 = (v - m2) * s2 if v == v else ZERO32
+                v = r3[s]
+                z3 = (v - m3) * s3 if v == v else ZERO32
+                norms[s] += (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+                dots[s] += (z0 * q0 + z1 * q1) + (z2 * q2 + z3 * q3)
+            j += 4
+            continue
+        m0, s0, q0 = np.float32(mu[j]), np.float32(isd[j]), np.float32(zq[j])
+        r0 = rt[j]
+        for s in range(nw):
+            v = r0[s]
+            z0 = (v - m0) * s0 if v == v else ZERO32
+            norms[s] += z0 * z0
+            dots[s] += z0 * q0
+        j += 1
+
+
+@njit(cache=True, nogil=True)
+def _row_sums(s, r_nnz, r_idx, r_val, center, mu, isd, zq):
+    """The exact (float64) dot with the query and squared norm of slot ``s``, from its
+    CSR row: what a window without the table computes."""
+    dot = 0.0
+    nr = 0.0
+    for p in range(r_nnz[s]):
+        j = r_idx[s, p]
+        z = (r_val[s, p] - mu[j]) * isd[j] if center else r_val[s, p]
+        nr += z * z
+        dot += z * zq[j]
+    return dot, nr
+
+
+@njit(cache=True, nogil=True)
+def _cosine(dot, normq, nr):
+    den = np.sqrt(normq * nr)
+    return 1.0 - (dot / den if den > 0.0 else 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _insert(best_d, best_s, n_best, k, dist, s):
+    """Slot ``s`` at ``dist`` into the sorted ``k`` nearest (ties: the earlier one first);
+    returns the new count."""
+    if n_best < k:
+        q = n_best
+        n_best += 1
+    elif dist < best_d[n_best - 1]:
+        q = n_best - 1
+    else:
+        return n_best
+    while q > 0 and best_d[q - 1] > dist:
+        best_d[q] = best_d[q - 1]
+        best_s[q] = best_s[q - 1]
+        q -= 1
+    best_d[q] = dist
+    best_s[q] = s
+    return n_best
+
+
+@njit(cache=True, nogil=True)
+def _screened_nearest(rt, r_norm2, r_nnz, r_idx, r_val, nw, center, mu, isd, zq, x_idx,
+                      a, b, f_count, d, normq, k, dots32, norms32, lo, hi, best_d, best_s):
+    """The ``k`` nearest slots by cosine distance, exactly as :func:`_row_sums` on every
+    slot would find them, in two passes: float32 sums of all slots bound each distance
+    within ``err`` (rounding of n-term sums, and of the scaling when a mean sits far from
+    zero), and only the slots whose lower bound reaches the k-th smallest upper bound are
+    measured exactly. Returns the count found."""
+    _screen_sums(rt, nw, center, mu, isd, zq, x_idx, a, b, f_count, d, dots32, norms32)
+    n_terms = 0
+    shift = 0.0
+    if center:
+        for j in range(d):
+            if f_count[j] > 0.0:
+                n_terms += 1
+                sh = abs(mu[j]) * isd[j]
+                if sh > shift:
+                    shift = sh
+    else:
+        n_terms = b - a
+    e_sum = 8.0 * EPS32 * (n_terms + 4)
+    e_shift = 16.0 * EPS32 * (shift + 1.0) * np.sqrt(n_terms + 1.0)
+    if not center:
+        e_shift = 0.0  # the stored values are exact and their norms float64
+    inv_q = 1.0 / np.sqrt(normq) if normq > 0.0 else 0.0
+    for s in range(nw):  # vectorised: one square root and one division a slot
+        nr = np.float64(norms32[s]) if center else r_norm2[s]
+        inv_r = 1.0 / np.sqrt(max(nr, 1e-30))  # (a record at the means: err is huge)
+        dist = 1.0 - np.float64(dots32[s]) * (inv_q * inv_r)
+        err = e_sum + e_shift * inv_r
+        lo[s] = dist - err
+        hi[s] = dist + err
+    n_hi = 0
+    for s in range(nw):
+        if n_hi < k or hi[s] < best_d[k - 1]:  # (a call per slot costs more than the test)
+            n_hi = _insert(best_d, best_s, n_hi, k, hi[s], s)
+    cut = best_d[n_hi - 1] if n_hi > 0 else np.inf
+    n_best = 0
+    for s in range(nw):
+        if lo[s] <= cut:
+            dot, nr = _row_sums(s, r_nnz, r_idx, r_val, center, mu, isd, zq)
+            n_best = _insert(best_d, best_s, n_best, k, _cosine(dot, normq, nr), s)
+    return n_best
+
 
 
 @njit(cache=True, nogil=True)
@@ -179,6 +329,8 @@ def step(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, center, metr
     dots = np.zeros(W)
     norms = np.zeros(W)
     dists = np.zeros(W)
+    dots32 = np.zeros(W, dtype=np.float32)
+    norms32 = np.zeros(W, dtype=np.float32)
     for i in range(n):
         a, b = x_ptr[i], x_ptr[i + 1]
         n_learned = state[0]
@@ -203,37 +355,22 @@ def step(x_ptr, x_idx, x_val, y_ptr, y_idx, u_ptr, u_idx, learn, L, center, metr
             zq[j] = z
             normq += z * z
         # the k nearest records of the window (ties: the lower slot)
-        n_best = 0
-        if table:
-            _table_sums(rt, r_norm2, nw, center, mu, isd, zq, x_idx, a, b, f_count, d,
-                        dots, norms)
+        if table and metric == COSINE:
+            n_best = _screened_nearest(rt, r_norm2, r_nnz, r_idx, r_val, nw, center, mu,
+                                       isd, zq, x_idx, a, b, f_count, d, normq, k, dots32,
+                                       norms32, dists, dots, best_d, best_s)
         else:
-            for s in range(nw):
-                dot = 0.0
-                nr = 0.0
-                for p in range(r_nnz[s]):
-                    j = r_idx[s, p]
-                    z = (r_val[s, p] - mu[j]) * isd[j] if center else r_val[s, p]
-                    nr += z * z
-                    dot += z * zq[j]
-                dots[s] = dot
-                norms[s] = nr
-        _distances(dots, norms, nw, normq, metric, dists)
-        for s in range(nw):
-            dist = dists[s]
-            if n_best < k:
-                q = n_best
-                n_best += 1
-            elif dist < best_d[n_best - 1]:
-                q = n_best - 1
+            if table:
+                _table_sums(rt, r_norm2, nw, center, mu, isd, zq, x_idx, a, b, f_count,
+                            d, dots, norms)
             else:
-                continue
-            while q > 0 and best_d[q - 1] > dist:
-                best_d[q] = best_d[q - 1]
-                best_s[q] = best_s[q - 1]
-                q -= 1
-            best_d[q] = dist
-            best_s[q] = s
+                for s in range(nw):
+                    dots[s], norms[s] = _row_sums(s, r_nnz, r_idx, r_val, center, mu,
+                                                  isd, zq)
+            _distances(dots, norms, nw, normq, metric, dists)
+            n_best = 0
+            for s in range(nw):
+                n_best = _insert(best_d, best_s, n_best, k, dists[s], s)
         for p in range(a, b):
             zq[x_idx[p]] = 0.0
         # distance-weighted vote, per label over the neighbours where it is known

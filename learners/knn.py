@@ -65,8 +65,9 @@ class KNN(ScoredLearnerMethods, base.MultiLabelClassifier):
     non-zeros + 2 x labels + 8)`` bytes plus ``24`` per feature, and a feature-major
     ``float32`` copy of the window (``4 x window_size`` bytes per feature)
     while it fits in ``TABLE_BYTES`` (64 MiB: 16,777 features at the default window),
-    which lets a query sweep contiguous memory; wider streams drop the copy
-    (:meth:`memory_usage`).
+    which lets a query screen every stored record in single precision and measure only
+    the few that can be among the nearest exactly (the same neighbours as without it);
+    wider streams drop the copy (:meth:`memory_usage`).
 
     Parameters
     ----------
