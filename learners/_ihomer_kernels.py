@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 from learners._logistic_kernels import _f1, _sigmoid, _standardise, robust_weight
 

@@ -27,7 +27,7 @@ faster on dense input, but stale scales cost genbase's neighbours 0.036 example-
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 EUCLIDEAN = 0
 COSINE = 1

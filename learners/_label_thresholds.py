@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 __all__ = ["LabelThresholds"]
 

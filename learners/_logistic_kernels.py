@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 
 @njit(cache=True, nogil=True, inline="always")

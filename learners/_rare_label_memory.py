@@ -34,7 +34,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 from learners._label_thresholds import mark_labels
 

@@ -43,7 +43,7 @@ import math
 from collections import deque
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 __all__ = ["RankingMetrics", "RANKING_NAMES", "N_BINS", "auc_from_histograms"]
 

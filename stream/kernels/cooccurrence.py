@@ -61,7 +61,7 @@ row of ``L`` flags; Jaccard in one fused pass); ``cupy`` runs the array-generic 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 from stream.kernels._backend import (
     argsort_stable,

@@ -25,7 +25,7 @@ generic kernel with ``xp=numpy``. Results stay in the namespace of the inputs.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 from stream.kernels._backend import (
     array_namespace,

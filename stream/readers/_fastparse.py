@@ -29,7 +29,7 @@ a value) makes it return failure.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from stream.kernels.jit import njit
 
 __all__ = ["NUM", "NOM", "LAB", "SKIP", "parse_dense_block", "parse_sparse_block",
            "parse_libsvm_block", "nominal_tables", "warm_up"]
