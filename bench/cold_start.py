@@ -104,8 +104,9 @@ def main() -> int:
             wall, done = _timed([exe, "replay", "--learner", learner, "--json"], jit_env,
                                 run_dir)
             same = json.loads(done.stdout)["example_f1"] == results[learner]
-            rows.append((f"the same, LABELSTREAM_AOT=0, empty numba cache (numba compiles; "
-                         f"same ex-F1: {same})", wall))
+            rows.append((f"`--learner {learner}` with LABELSTREAM_AOT=0, numba's cache empty "
+                         f"before the first of the two (numba compiles; same ex-F1: {same})",
+                         wall))
         if args.no_aot_install:
             _, _, plain = _install(work, "plain", aot=False)
             rows.append(("pip install -e . with LABELSTREAM_NO_AOT=1", plain))
