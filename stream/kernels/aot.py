@@ -149,6 +149,10 @@ def record(path=SIGNATURES) -> None:
     runs += [["ihomer", "--label-delay", "50"], ["ihomer", "--label-noise", "missing=0.3"],
              ["ihomer", "--label-budget", "0.3"], ["ihomer", "--no-neighbours"],
              ["ihomer", "--shuffle", "1", *sources[-1]]]
+    # the block parsers' warm-up calls them as the readers do (LIBSVM has no dev file)
+    subprocess.run([sys.executable, "-c", "from stream.readers._fastparse import warm_up; "
+                    "warm_up(); warm_up(sparse=True); warm_up(libsvm=True)"],
+                   env=env, check=True, cwd=ROOT)
     for learner, *rest in runs:
         cmd = [sys.executable, "-m", "connectors.cli", "replay", "--learner", learner,
                "--limit", "800", "--json", *rest]
