@@ -44,12 +44,14 @@ from typing import Any, Callable, NamedTuple
 
 from connectors.kafka.codec import (
     DeadLetter,
+    DecodedRecord,
     SourcePosition,
     dead_letter_headers,
     decode_message,
     encode_prediction,
     read_label_names,
 )
+from connectors.kafka.message_batch import ParsedPoll, ParsedRecord
 from connectors.worker.label_shard import ShardRecord
 from connectors.worker.logfmt import kv
 from connectors.worker.state import EarlyLabels, ModelState, PendingRecord
@@ -180,9 +182,21 @@ class RecordPath:
         run_labels: set = set()
         state = None
         options = self._decode_options
-        values = [decode_message(msg.value, **options) for msg in messages]
+        poll = None
+        if self.batched and self.shard is None:  # labelled records parsed into arrays
+            poll = ParsedPoll([msg.value for msg in messages], options)
+            values = [decode_message(msg.value, **options) if parsed is None else parsed
+                      for msg, parsed in zip(messages, poll.records)]
+            # the fast lane below skips the per-record label-cap check: only when no other
+            # message of the poll can bring labels, and the poll's labels all fit
+            fast_lane = not any(type(v) is DecodedRecord and v.y is not None
+                                for v in values)
+        else:
+            values = [decode_message(msg.value, **options) for msg in messages]
+            fast_lane = False
         if self.shard is not None:
             values = [self.shard.own(decoded) for decoded in values]
+        fits: dict = {}  # id(state) -> whether every label of the poll fits the cap
         for msg, decoded in zip(messages, values):
             if stop.is_set():
                 break
@@ -204,6 +218,20 @@ class RecordPath:
                         self._learn_run(state, run)
                         run, run_labels = [], set()
                     state.declare_labels(names, cfg.max_labels)
+                    fits.clear()
+            if fast_lane and type(decoded) is ParsedRecord:
+                ok = fits.get(id(state))
+                if ok is None:
+                    labels = state.evaluator.labels
+                    ok = fits[id(state)] = len(labels) + sum(
+                        label not in labels for label in poll.label_names) <= cfg.max_labels
+                if ok:
+                    run.append((msg, decoded))
+                    if self.since_checkpoint + len(run) >= cfg.checkpoint_every:
+                        self._learn_run(state, run)
+                        run, run_labels = [], set()
+                        self.checkpoint_due()
+                    continue
             if (self.batched and not isinstance(decoded, DeadLetter)
                     and decoded.x is not None and decoded.y is not None):
                 labels = state.evaluator.labels
@@ -305,8 +333,15 @@ class RecordPath:
         ev = state.evaluator
         learned = ev.n_learned
         partials = self._partials(state, run) if self.shard is not None else None
-        names, P, S = ev.process_many_predicted(
-            [(decoded.x, state.full_labels(decoded.y)) for _, decoded in run])
+        first = run[0][1]
+        if type(first) is ParsedRecord and all(type(decoded) is ParsedRecord
+                                               and decoded.poll is first.poll
+                                               for _, decoded in run):
+            names, P, S = ev.process_batch_predicted(first.poll.batch(
+                [decoded.row for _, decoded in run], state.declared_labels))
+        else:
+            names, P, S = ev.process_many_predicted(
+                [(decoded.x, state.full_labels(decoded.y)) for _, decoded in run])
         topic = self.config.predictions_topic
         if topic is not None and self.outputs is not None:  # encoded by the sink, row by row
             rows = [(msg.key, decoded.id, (msg.topic, msg.partition, msg.offset), learned + i)
@@ -506,6 +541,10 @@ def warm_up(config) -> float:
     t0 = time.perf_counter()
     warm_up_metrics()
     learner = config.new_learner()
+    if hasattr(learner, "predict_learn_many"):
+        from connectors.kafka.message_kernels import warm_up as warm_up_parser
+
+        warm_up_parser()
     if hasattr(learner, "warm_up"):
         learner.warm_up()
     scratch = ModelState.new("warm-up", config.learner, learner, window_size=8,

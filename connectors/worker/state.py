@@ -79,6 +79,14 @@ class WorkerEvaluator(PrequentialEvaluator):
         met as positive by then (one record at a time, a label declared but never yet
         positive is also scored).
         """
+        from stream.batch import to_batch
+
+        self._check_batched()
+        return self.process_batch_predicted(to_batch(records, sparse=True))
+
+    def process_batch_predicted(self, batch) -> tuple[list, np.ndarray, np.ndarray]:
+        """:meth:`process_many_predicted` of a batch already built (what
+        ``to_batch(records, sparse=True)`` gives, see :meth:`process_batch`)."""
         learner = self.learner
         method = learner.predict_learn_many
         captured = []
@@ -90,12 +98,11 @@ class WorkerEvaluator(PrequentialEvaluator):
 
         learner.predict_learn_many = capture  # shadows the method for this call only
         try:
-            self.process_many(records)
+            self.process_batch(batch)
         finally:
             del learner.predict_learn_many
         (P, S), = captured
         return list(learner.labels_[:S.shape[1]]), P, S
-
 
 
 def prediction_rows(names: list, P, S):

@@ -149,9 +149,11 @@ def record(path=SIGNATURES) -> None:
     runs += [["ihomer", "--label-delay", "50"], ["ihomer", "--label-noise", "missing=0.3"],
              ["ihomer", "--label-budget", "0.3"], ["ihomer", "--no-neighbours"],
              ["ihomer", "--shuffle", "1", *sources[-1]]]
-    # the block parsers' warm-up calls them as the readers do (LIBSVM has no dev file)
+    # the block parsers' warm-ups call them as the readers do (LIBSVM has no dev file), and
+    # the worker's message parser as the worker does
     subprocess.run([sys.executable, "-c", "from stream.readers._fastparse import warm_up; "
-                    "warm_up(); warm_up(sparse=True); warm_up(libsvm=True)"],
+                    "warm_up(); warm_up(sparse=True); warm_up(libsvm=True); "
+                    "from connectors.kafka.message_kernels import warm_up; warm_up()"],
                    env=env, check=True, cwd=ROOT)
     for learner, *rest in runs:
         cmd = [sys.executable, "-m", "connectors.cli", "replay", "--learner", learner,
