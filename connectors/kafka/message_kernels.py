@@ -155,6 +155,25 @@ def _number(buf, p, N, pow10):
 
 
 @njit(cache=True, nogil=True)
+def _null(buf, p, N):
+    """Whether ``buf[p:p + 4]`` is ``null``."""
+    return p + 4 <= N and buf[p] == 110 and buf[p + 1] == 117 and buf[p + 2] == 108 \
+        and buf[p + 3] == 108
+
+
+@njit(cache=True, nogil=True)
+def _after_item(buf, p, N, close):
+    """After a list or object item: ``(1, p)`` past a comma (and blanks), ``(0, p)`` past
+    the ``close`` byte, ``(-1, p)`` anything else."""
+    p = _ws(buf, p, N)
+    if p < N and buf[p] == 44:
+        return 1, _ws(buf, p + 1, N)
+    if p < N and buf[p] == close:
+        return 0, p + 1
+    return -1, p
+
+
+@njit(cache=True, nogil=True)
 def _name_id(buf, s, e, kind, slots, nstart, nend, nkind, nhash, n_names):
     """The id of name ``buf[s:e]`` of ``kind``, added when new: ``(id, n_names)``."""
     h = _FNV_OFFSET ^ np.uint64(kind)
@@ -240,9 +259,7 @@ def _one(buf, s, N, row, limits, pow10, slots, nstart, nend, nkind, nhash, last,
                 id_span[row, 0] = p + 1
                 id_span[row, 1] = q
                 p = q + 1
-            elif buf[p] == 110:  # null
-                if p + 4 > N or buf[p + 1] != 117 or buf[p + 2] != 108 or buf[p + 3] != 108:
-                    return False, n_names, nf, nl, ns
+            elif _null(buf, p, N):
                 p += 4
             else:
                 q = _integer(buf, p, N)
@@ -256,8 +273,7 @@ def _one(buf, s, N, row, limits, pow10, slots, nstart, nend, nkind, nhash, last,
                     or buf[ks + 4] != 111 or buf[ks + 5] != 119 or buf[ks + 6] != 110):
                 return False, n_names, nf, nl, ns
             seen_u = True
-            if p + 4 > N or buf[p] != 110 or buf[p + 1] != 117 or buf[p + 2] != 108 \
-                    or buf[p + 3] != 108:
+            if not _null(buf, p, N):
                 return False, n_names, nf, nl, ns
             p += 4
         elif kl == 6 and c0 == 108:  # labels
@@ -294,14 +310,11 @@ def _one(buf, s, N, row, limits, pow10, slots, nstart, nend, nkind, nhash, last,
                         last[j] = row
                         lid[nl] = j
                         nl += 1
-                    p = _ws(buf, p, N)
-                    if p < N and buf[p] == 44:
-                        p = _ws(buf, p + 1, N)
-                        continue
-                    if p < N and buf[p] == 93:
-                        p += 1
+                    more, p = _after_item(buf, p, N, 93)
+                    if more < 0:
+                        return False, n_names, nf, nl, ns
+                    if more == 0:
                         break
-                    return False, n_names, nf, nl, ns
         elif kl == 8 and c0 == 102:  # features
             if (seen_f or buf[ks + 1] != 101 or buf[ks + 2] != 97 or buf[ks + 3] != 116
                     or buf[ks + 4] != 117 or buf[ks + 5] != 114 or buf[ks + 6] != 101
@@ -333,8 +346,7 @@ def _one(buf, s, N, row, limits, pow10, slots, nstart, nend, nkind, nhash, last,
                         return False, n_names, nf, nl, ns
                     last[j] = row
                     if buf[p] == 110:  # null: a missing value, no entry
-                        if p + 4 > N or buf[p + 1] != 117 or buf[p + 2] != 108 \
-                                or buf[p + 3] != 108:
+                        if not _null(buf, p, N):
                             return False, n_names, nf, nl, ns
                         p += 4
                     else:
@@ -352,14 +364,11 @@ def _one(buf, s, N, row, limits, pow10, slots, nstart, nend, nkind, nhash, last,
                         fval[nf] = v
                         nf += 1
                         p = q
-                    p = _ws(buf, p, N)
-                    if p < N and buf[p] == 44:
-                        p = _ws(buf, p + 1, N)
-                        continue
-                    if p < N and buf[p] == 125:
-                        p += 1
+                    more, p = _after_item(buf, p, N, 125)
+                    if more < 0:
+                        return False, n_names, nf, nl, ns
+                    if more == 0:
                         break
-                    return False, n_names, nf, nl, ns
         else:
             return False, n_names, nf, nl, ns
     if _ws(buf, p, N) != N or not seen_f or not seen_l:
